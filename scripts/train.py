@@ -1,0 +1,29 @@
+"""Train a GAN: python scripts/train.py [hydra overrides], e.g. optimizer=rmsprop steps=2000."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from ganopt.errors import ConfigError
+from ganopt.train import train
+
+log = logging.getLogger("ganopt")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        metrics = train(cfg)
+    except ConfigError as error:
+        log.error("Configuration error: %s", error)
+        sys.exit(2)
+    # A sweeper that optimises (e.g. Optuna) reads this value; `optimized_metric=eval/modes`.
+    return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
+
+
+if __name__ == "__main__":
+    main()

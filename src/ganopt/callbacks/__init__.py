@@ -1,0 +1,8 @@
+"""Training callbacks, all scheduled in generator steps (never Lightning's ``global_step``)."""
+
+from ganopt.callbacks.checkpoint import StepCheckpoint
+from ganopt.callbacks.evaluation import Evaluation
+from ganopt.callbacks.progress import StepProgressBar, Throughput
+from ganopt.callbacks.samples import SampleGrid
+
+__all__ = ["Evaluation", "SampleGrid", "StepCheckpoint", "StepProgressBar", "Throughput"]

@@ -1,0 +1,50 @@
+"""Progress in generator steps, and throughput, at a cost that does not show in step time."""
+
+from __future__ import annotations
+
+import time
+
+import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
+
+from ganopt.callbacks.schedule import EveryNSteps
+
+
+class StepProgressBar(TQDMProgressBar):
+    """A tqdm bar whose total is the run's generator steps (the default bar counts batches of
+    an endless stream and has no total)."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self.train_progress_bar.reset(total=pl_module.steps)
+        self.train_progress_bar.initial = pl_module.generator_steps
+        self.train_progress_bar.set_description(f"{pl_module.steps} generator steps")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
+        bar = self.train_progress_bar
+        if pl_module.generator_steps - bar.n >= self.refresh_rate or trainer.should_stop:
+            bar.n = pl_module.generator_steps
+            losses = {
+                k: f"{v:.3f}" for k, v in pl_module.latest_metrics.items() if k[:5] == "loss/"
+            }
+            bar.set_postfix(losses, refresh=False)
+            bar.refresh()
+
+
+class Throughput(EveryNSteps):
+    """Logs ``perf/steps_per_sec``: generator steps per wall-clock second since the last log."""
+
+    def __init__(self, every_n_steps: int = 100) -> None:
+        super().__init__(every_n_steps)
+        self._clock = (0.0, 0)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._clock = (time.perf_counter(), pl_module.generator_steps)
+
+    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        now, step = time.perf_counter(), pl_module.generator_steps
+        rate = (step - self._clock[1]) / max(now - self._clock[0], 1e-9)
+        self._clock = (now, step)
+        for logger in trainer.loggers:
+            logger.log_metrics({"perf/steps_per_sec": rate}, step=step)

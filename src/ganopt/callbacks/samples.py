@@ -1,0 +1,58 @@
+"""Fixed-noise samples every N generator steps: an image grid, or a 2D scatter over the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import matplotlib
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from ganopt.callbacks.schedule import EveryNSteps
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+
+def scatter_figure(samples: Tensor, real: Tensor, title: str) -> plt.Figure:
+    figure, axes = plt.subplots(figsize=(4, 4), dpi=100)
+    axes.scatter(*real.T, s=2, c="tab:gray", alpha=0.3, label="data")
+    axes.scatter(*samples.T, s=2, c="tab:red", alpha=0.6, label="generated")
+    axes.set_title(title)
+    axes.set_aspect("equal")
+    axes.legend(loc="upper right", markerscale=4, fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+class SampleGrid(EveryNSteps):
+    """Writes ``samples/step_XXXXXXX.png`` in the run dir and the same picture to TensorBoard."""
+
+    def __init__(self, dirpath: str, every_n_steps: int = 500, n: int = 64, seed: int = 0) -> None:
+        super().__init__(every_n_steps)
+        self.dirpath, self.n, self.seed = Path(dirpath), n, seed
+
+    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        step = pl_module.generator_steps
+        samples = pl_module.sample(self.n, torch.Generator().manual_seed(self.seed)).float().cpu()
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / f"step_{step:07d}.png"
+        tensorboard = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        if samples.dim() == 4:  # images in [-1, 1]
+            grid = make_grid(samples, nrow=int(self.n**0.5), normalize=True, value_range=(-1, 1))
+            save_image(grid, path)
+            for logger in tensorboard:
+                logger.experiment.add_image("samples", grid, step)
+        else:  # 2D points, many of them, over a sample of the data
+            dense = pl_module.sample(2500, torch.Generator().manual_seed(self.seed)).float().cpu()
+            real = trainer.datamodule.make_batch(0)
+            figure = scatter_figure(dense, real, f"generator step {step}")
+            figure.savefig(path)
+            for logger in tensorboard:
+                logger.experiment.add_figure("samples", figure, step)
+            plt.close(figure)

@@ -1,0 +1,37 @@
+"""When a periodic callback is due: counted in generator steps, the unit GAN papers report."""
+
+from __future__ import annotations
+
+import lightning as L
+
+
+class EveryNSteps(L.Callback):
+    """Base for callbacks that act every ``every_n_steps`` generator steps and once at the end.
+
+    ``every_n_steps <= 0`` keeps only the final call.
+    """
+
+    def __init__(self, every_n_steps: int) -> None:
+        self.every_n_steps = every_n_steps
+        self._seen = self._done = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._seen = self._done = pl_module.generator_steps  # non-zero when resuming
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
+        step, n = pl_module.generator_steps, self.every_n_steps
+        due = n > 0 and step // n > self._seen // n
+        self._seen = step
+        if due:
+            self._run(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if pl_module.generator_steps != self._done:
+            self._run(trainer, pl_module)
+
+    def _run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._done = pl_module.generator_steps
+        self.run(trainer, pl_module)
+
+    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        raise NotImplementedError

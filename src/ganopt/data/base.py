@@ -1,0 +1,96 @@
+"""In-memory datamodules served as endless, index-addressed batch streams.
+
+Batch ``i`` depends only on ``(seed, i)``. That makes a resumed run see exactly the batches the
+uninterrupted run would have seen (the stream restarts at the number of batches the module has
+trained on), avoids per-sample indexing and collation (a DataLoader over a TensorDataset costs
+more than a small GAN step), and gives every DDP rank its own disjoint share of batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from ganopt.errors import ConfigError
+from ganopt.metrics import Evaluator
+
+
+def generator_for(seed: int, index: int) -> torch.Generator:
+    """A private RNG for one (seed, index) pair, independent of the global torch RNG."""
+    return torch.Generator().manual_seed((seed << 32) + index)
+
+
+class BatchStream:
+    """Yields ``make_batch(i)`` for i = start·world + rank, then every ``world``-th index."""
+
+    def __init__(
+        self, make_batch: Callable[[int], Tensor], start: int = 0, rank: int = 0, world: int = 1
+    ) -> None:
+        self.make_batch, self.start, self.rank, self.world = make_batch, start, rank, world
+
+    def __iter__(self) -> Iterator[Tensor]:
+        index = self.start * self.world + self.rank
+        while True:
+            yield self.make_batch(index)
+            index += self.world
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Base class: subclasses define ``shape`` and ``make_batch(index)``."""
+
+    shape: tuple[int, ...]
+
+    def __init__(self, batch_size: int, seed: int = 0) -> None:
+        super().__init__()
+        self.batch_size, self.seed = batch_size, seed
+
+    def make_batch(self, index: int) -> Tensor:
+        raise NotImplementedError
+
+    def train_dataloader(self) -> BatchStream:
+        # A resumed run restarts the stream where the checkpointed module stopped.
+        start = getattr(self.trainer.lightning_module, "iterations", 0) if self.trainer else 0
+        rank, world = (
+            (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        )
+        return BatchStream(self.make_batch, start, rank, world)
+
+    def evaluator(self) -> Evaluator | None:
+        """The metrics that judge samples of this data set, or None when it has none."""
+        return None
+
+
+class TensorDataModule(InMemoryDataModule):
+    """A fixed tensor of examples, reshuffled every epoch with a seeded permutation."""
+
+    def __init__(self, batch_size: int, seed: int = 0) -> None:
+        super().__init__(batch_size, seed)
+        self._data: Tensor | None = None
+        self._permutation: tuple[int, Tensor] | None = None
+
+    def load(self) -> Tensor:
+        """Return every training example as one float tensor of shape (N, *shape)."""
+        raise NotImplementedError
+
+    @property
+    def data(self) -> Tensor:
+        if self._data is None:
+            self._data = self.load()
+            if len(self._data) < self.batch_size:
+                raise ConfigError(
+                    f"data.batch_size={self.batch_size} is larger than the data set "
+                    f"({len(self._data)} examples); choose data.batch_size <= {len(self._data)}."
+                )
+        return self._data
+
+    def make_batch(self, index: int) -> Tensor:
+        per_epoch = len(self.data) // self.batch_size  # drop the last partial batch
+        epoch, position = divmod(index, per_epoch)
+        if self._permutation is None or self._permutation[0] != epoch:
+            order = torch.randperm(len(self.data), generator=generator_for(self.seed, epoch))
+            self._permutation = (epoch, order)
+        rows = self._permutation[1][position * self.batch_size : (position + 1) * self.batch_size]
+        return self.data[rows]

@@ -1,0 +1,174 @@
+"""The GAN LightningModule: manual optimization, one configurable update scheme.
+
+Everything is built by Hydra and handed in: networks, loss, optimizer and scheduler factories,
+and the update scheme. The module only wires them together, counts generator steps (the unit
+GAN papers report; Lightning's ``global_step`` counts every optimizer step) and logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from ganopt.losses import AdversarialLoss
+from ganopt.updates import Alternating, Player, UpdateScheme
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[[Optimizer], LRScheduler]
+
+
+class GAN(L.LightningModule):
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: AdversarialLoss,
+        optimizer: dict[str, OptimizerFactory],
+        scheduler: dict[str, SchedulerFactory | None] | None = None,
+        update: UpdateScheme | None = None,
+        clip_grad_norm: dict[str, float | None] | None = None,
+        steps: int = 1000,
+        log_every_n_steps: int = 50,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator, self.discriminator, self.loss = generator, discriminator, loss
+        self.optimizer_factories = optimizer
+        self.scheduler_factories = scheduler or {}
+        self.update = update or Alternating()
+        self.clip_grad_norm = clip_grad_norm or {}
+        self.steps, self.log_every_n_steps = steps, log_every_n_steps
+        self.config = config  # the resolved run config, stored in checkpoints for scripts
+        self.generator_steps = 0  # generator updates done: the training length unit
+        self.iterations = 0  # batches trained on: where the data stream resumes
+        self._stats: dict[str, Tensor] = {}
+        self._logging_now = False
+        self.latest_metrics: dict[str, float] = {}  # the last logged training scalars
+
+    # ---- sampling -------------------------------------------------------------------------
+    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Latent codes; a CPU ``generator`` gives the same codes on every device (evaluation)."""
+        if generator is None:
+            return torch.randn(n, self.generator.latent_dim, device=self.device)
+        return torch.randn(n, self.generator.latent_dim, generator=generator).to(self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.generator(self.noise(n, generator))
+
+    # ---- the training step ------------------------------------------------------------------
+    def d_loss(self, real: Tensor) -> Tensor:
+        with torch.no_grad():
+            fake = self.generator(self.noise(len(real)))
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        self._stats["d/real"], self._stats["d/fake"] = real_logits.mean(), fake_logits.mean()
+        return self.loss.discriminator(real_logits, fake_logits)
+
+    def g_loss(self, n: int) -> Tensor:
+        return self.loss.generator(self.discriminator(self.generator(self.noise(n))))
+
+    def player(self, optimizer: Any, loss: Callable[[], Tensor]) -> Player:
+        toggled = lambda: self.toggled_optimizer(optimizer)  # noqa: E731
+        return Player(optimizer, loss, self.manual_backward, toggled)
+
+    def training_step(self, real: Tensor) -> None:
+        opt_g, opt_d = self.optimizers()
+        self._logging_now = self._crosses_log_step()
+        d_loss, g_loss = self.update(
+            self.player(opt_d, lambda: self.d_loss(real)),
+            self.player(opt_g, lambda: self.g_loss(len(real))),
+        )
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
+        self.iterations += 1
+        self.generator_steps += self.update.g_steps
+        if self._logging_now:
+            self.log_training_state(d_loss, g_loss)
+        if self.generator_steps >= self.steps:
+            self.trainer.should_stop = True
+
+    def on_train_batch_start(self, batch: Tensor, batch_idx: int) -> int | None:
+        if self.generator_steps >= self.steps:  # e.g. resumed with steps <= the checkpoint's
+            self.trainer.should_stop = True
+            return -1  # Lightning: skip the rest of the epoch
+        return None
+
+    # ---- optimizers, clipping, logging --------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        opt_g = self.optimizer_factories["generator"](self.generator.parameters())
+        opt_d = self.optimizer_factories["discriminator"](self.discriminator.parameters())
+        self._network_of = {opt_g: "g", opt_d: "d"}
+        schedulers = [
+            factory(opt)
+            for name, opt in (("generator", opt_g), ("discriminator", opt_d))
+            if (factory := self.scheduler_factories.get(name)) is not None
+        ]
+        return [opt_g, opt_d], schedulers
+
+    def lr_schedulers(self) -> list[Any]:  # Lightning returns None, one object or a list
+        schedulers = super().lr_schedulers()
+        if schedulers is None:
+            return []
+        return schedulers if isinstance(schedulers, list) else [schedulers]
+
+    def _crosses_log_step(self) -> bool:
+        """Whether this batch reaches a multiple of ``log_every_n_steps`` or the last step."""
+        before, after = self.generator_steps, self.generator_steps + self.update.g_steps
+        n = self.log_every_n_steps
+        return after // n > before // n or after >= self.steps
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        # Called after the AMP scaler has unscaled the gradients: the right place to clip.
+        net = self._network_of[optimizer]
+        max_norm = self.clip_grad_norm.get("generator" if net == "g" else "discriminator")
+        if max_norm is None and not self._logging_now:
+            return
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if max_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        self._stats[f"grad_norm/{net}"] = norm
+
+    def log_training_state(self, d_loss: Tensor, g_loss: Tensor) -> None:
+        """Write the training scalars at the current generator step, with one device sync.
+
+        Written to the loggers directly (not through ``self.log``) so the x axis is the
+        generator step and nothing is re-logged on the steps in between.
+        """
+        tensors = {"loss/d": d_loss, "loss/g": g_loss, **self._stats}
+        values = torch.stack([t.detach().float() for t in tensors.values()])
+        if self.trainer.world_size > 1:
+            values = self.trainer.strategy.reduce(values, reduce_op="mean")
+        metrics = dict(zip(tensors, values.tolist(), strict=True))
+        opt_g, opt_d = self.optimizers()
+        metrics.update({"lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]})
+        self.latest_metrics = metrics
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=self.generator_steps)
+
+    # ---- checkpoints: counters and RNG, so a resumed run continues exactly --------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["ganopt"] = {
+            "generator_steps": self.generator_steps,
+            "iterations": self.iterations,
+            "config": self.config,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["ganopt"]
+        self.generator_steps, self.iterations = state["generator_steps"], state["iterations"]
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])

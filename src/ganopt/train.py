@@ -1,0 +1,112 @@
+"""train(cfg): config in, trained GAN and a metrics dict out. The scripts are thin wrappers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import DictConfig, OmegaConf
+
+from ganopt.callbacks import Evaluation
+from ganopt.config import learning_rates, validate
+from ganopt.errors import ConfigError
+from ganopt.module import GAN
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn Hydra's wrapper around a user mistake into the mistake's own one-paragraph message."""
+    try:
+        yield
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        if isinstance(cause, MisconfigurationException):  # Lightning's word on a trainer setting
+            raise ConfigError(f"{cause} (set by the trainer config: {error})") from None
+        raise
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
+    """Instantiate the datamodule and the GAN module described by ``cfg``."""
+    with user_errors():
+        datamodule = instantiate(cfg.data)
+        shape = datamodule.shape
+        module = GAN(
+            generator=instantiate(cfg.model.generator, shape=shape),
+            discriminator=instantiate(cfg.model.discriminator, shape=shape),
+            loss=instantiate(cfg.loss),
+            optimizer=instantiate(cfg.optimizer),
+            scheduler=instantiate(cfg.scheduler),
+            update=instantiate(cfg["update"]),  # not cfg.update: a dict method
+            clip_grad_norm=OmegaConf.to_container(cfg.clip_grad_norm),
+            steps=cfg.steps,
+            log_every_n_steps=cfg.log_every_n_steps,
+            config=OmegaConf.to_container(cfg, resolve=True),
+        )
+    return datamodule, module
+
+
+def run_summary(cfg: DictConfig) -> dict[str, Any]:
+    """The key choices of a run, as written to metrics.json and the TensorBoard HParams tab."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    lrs = dict(learning_rates(cfg.optimizer))
+    summary: dict[str, Any] = {
+        group: choices.get(group) for group in ("data", "model", "optimizer", "loss", "update")
+    }
+    for network in ("generator", "discriminator"):
+        node = cfg.optimizer[network]
+        summary[f"optimizer.{network}"] = str(node.get("_target_", "")).rsplit(".", 1)[-1]
+        summary[f"lr.{network}"] = next(
+            (lr for key, lr in lrs.items() if key.startswith(f"optimizer.{network}.")), None
+        )
+    summary.update(seed=cfg.seed, steps=cfg.steps, d_steps=cfg.d_steps, g_steps=cfg.g_steps)
+    return summary
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train a GAN as configured; write and return the final metrics."""
+    validate(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, module = build(cfg)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    with user_errors():
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    wall_time = time.perf_counter() - started
+
+    final = dict(module.latest_metrics)
+    for callback in callbacks:
+        if isinstance(callback, Evaluation):
+            final.update(callback.latest)
+    summary = run_summary(cfg)
+    metrics = {
+        **final,
+        "generator_steps": module.generator_steps,
+        "wall_time_s": round(wall_time, 2),
+        "config": summary,
+    }
+    if trainer.is_global_zero:
+        output_dir = Path(cfg.paths.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        for logger in loggers:
+            logger.log_hyperparams(summary, metrics=final, step=module.generator_steps)
+        log.info("Run directory: %s (metrics.json, checkpoints/, samples/)", output_dir)
+        log.info("Watch it with: tensorboard --logdir %s", Path(cfg.paths.log_dir))
+    return metrics

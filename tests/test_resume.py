@@ -1,0 +1,71 @@
+"""A run of 2N steps equals a run of N steps resumed to 2N: weights, optimizers, data, RNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import FAST, TINY_DCGAN, TINY_MLP
+from test_train import scalars
+
+from ganopt.train import train
+
+
+def final_state(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        ["data=gaussians_ring", "model=mlp", *TINY_MLP, "optimizer=adam", "d_steps=2"],
+        [
+            "data=digits",
+            "data.resolution=16",
+            "data.batch_size=512",
+            *TINY_DCGAN,
+            "optimizer=rmsprop",
+        ],
+    ],
+    ids=["ring-adam-dsteps2", "digits-rmsprop-epochs"],
+)
+def test_resumed_run_matches_uninterrupted_run(make_cfg, setup: list[str]) -> None:
+    # A schedule whose length does not depend on `steps`, so both runs share it.
+    schedule = [
+        "scheduler=linear_decay",
+        "scheduler.generator.total_iters=20",
+        "scheduler.discriminator.total_iters=20",
+    ]
+    common = [*FAST, *setup, "log_every_n_steps=1", *schedule]
+    straight = make_cfg(*common, "steps=8", run="straight")
+    first_half = make_cfg(*common, "steps=4", run="first_half")
+    train(straight)
+    train(first_half)
+    resumed = make_cfg(
+        *common,
+        "steps=8",
+        f"ckpt_path={Path(first_half.paths.output_dir) / 'checkpoints/last.ckpt'}",
+        run="resumed",
+    )
+    metrics = train(resumed)
+    assert metrics["generator_steps"] == 8
+
+    a, b = final_state(Path(straight.paths.output_dir)), final_state(Path(resumed.paths.output_dir))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    logged_a = scalars(Path(straight.paths.output_dir))
+    logged_b = scalars(Path(resumed.paths.output_dir))
+    for tag in ("loss/d", "loss/g", "lr/g"):
+        assert dict(logged_a[tag])[8] == dict(logged_b[tag])[8]
+        assert [v for s, v in logged_a[tag] if s > 4] == [v for s, v in logged_b[tag] if s > 4]
+
+
+def test_resume_with_no_steps_left_trains_nothing(make_cfg) -> None:
+    common = [*FAST, "data=gaussians_ring", "model=mlp", *TINY_MLP]
+    first = make_cfg(*common, "steps=4", run="first")
+    train(first)
+    ckpt = Path(first.paths.output_dir) / "checkpoints/last.ckpt"
+    again = make_cfg(*common, "steps=4", f"ckpt_path={ckpt}", run="again")
+    assert train(again)["generator_steps"] == 4
