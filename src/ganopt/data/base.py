@@ -69,22 +69,29 @@ class TensorDataModule(InMemoryDataModule):
     def __init__(self, batch_size: int, seed: int = 0) -> None:
         super().__init__(batch_size, seed)
         self._data: Tensor | None = None
+        self._labels: Tensor | None = None
         self._permutation: tuple[int, Tensor] | None = None
 
-    def load(self) -> Tensor:
-        """Return every training example as one float tensor of shape (N, *shape)."""
+    def load(self) -> tuple[Tensor, Tensor | None]:
+        """Every training example as one float tensor (N, *shape), and class labels (N,) or None."""
         raise NotImplementedError
 
     @property
     def data(self) -> Tensor:
         if self._data is None:
-            self._data = self.load()
+            self._data, self._labels = self.load()
             if len(self._data) < self.batch_size:
                 raise ConfigError(
                     f"data.batch_size={self.batch_size} is larger than the data set "
                     f"({len(self._data)} examples); choose data.batch_size <= {len(self._data)}."
                 )
         return self._data
+
+    @property
+    def labels(self) -> Tensor | None:
+        """Class labels of ``data`` when the data set has them (used by classifier metrics)."""
+        _ = self.data
+        return self._labels
 
     def make_batch(self, index: int) -> Tensor:
         per_epoch = len(self.data) // self.batch_size  # drop the last partial batch

@@ -18,8 +18,9 @@ class DigitsDataModule(TensorDataModule):
         self.resolution = resolution
         self.shape = (1, resolution, resolution)
 
-    def load(self) -> Tensor:
-        images = torch.from_numpy(load_digits().images).float().unsqueeze(1) / 16.0  # in [0, 1]
+    def load(self) -> tuple[Tensor, Tensor]:
+        digits = load_digits()
+        images = torch.from_numpy(digits.images).float().unsqueeze(1) / 16.0  # in [0, 1]
         if self.resolution != images.shape[-1]:
             images = F.interpolate(images, size=self.resolution, mode="bilinear", antialias=False)
-        return (images * 2 - 1).clamp(-1, 1)
+        return (images * 2 - 1).clamp(-1, 1), torch.from_numpy(digits.target).long()
