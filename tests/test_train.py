@@ -12,6 +12,7 @@ import torch
 from conftest import FAST, TINY_DCGAN, TINY_MLP, options
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ganopt.errors import ConfigError
 from ganopt.train import build, train
 
 RING = ["data=gaussians_ring", "model=mlp", *TINY_MLP]
@@ -136,3 +137,21 @@ def test_each_update_changes_only_the_stepped_network(make_cfg, update: str) -> 
         assert not any(c and not o for c, o in zip(changed, owner, strict=True)), (
             f"{stepped} step moved the other network"
         )
+
+
+def test_extragradient_trains_with_simultaneous_updates(make_cfg) -> None:
+    cfg = make_cfg(*FAST, *RING, "optimizer=extra_adam", "update=simultaneous")
+    assert train(cfg)["generator_steps"] == 6
+
+
+def test_simultaneous_update_rejects_mismatched_optimizers(make_cfg) -> None:
+    cfg = make_cfg(
+        *FAST,
+        *RING,
+        "optimizer=adam",
+        "optim@optimizer.generator=extra_adam",
+        "update=simultaneous",
+    )
+    with pytest.raises(ConfigError, match="update=simultaneous needs both optimizers"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
