@@ -15,6 +15,7 @@ GROUPS = [
     "model",
     "optimizer",
     "loss",
+    "regularizer",
     "update",
     "scheduler",
     "trainer",
@@ -95,3 +96,11 @@ def test_scheduler_configs_step_per_generator_step(make_cfg) -> None:
         for scheduler in schedulers:
             scheduler.step()
     assert optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+def test_multirun_folder_names_stay_short_and_flat() -> None:
+    from ganopt.config import safe_dirname
+
+    assert safe_dirname("optimizer=adam,seed=1") == "optimizer=adam,seed=1"
+    assert "/" not in safe_dirname("data.root=/data/faces,seed=1")
+    assert len(safe_dirname("optimizer.generator.lr=0.0001," * 20)) == 120

@@ -3,6 +3,7 @@
 Each loss is a pair: ``d(real_logits, fake_logits)`` for the discriminator and
 ``g(fake_logits)`` for the generator; both are minimised. Hydra builds an
 ``AdversarialLoss`` from the two functions, so a new loss is a YAML file plus two functions.
+Regularizers (gradient penalties, weight clipping) live in :mod:`ganopt.regularizers`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,37 @@ def nonsaturating_g(fake: Tensor) -> Tensor:
 def minimax_g(fake: Tensor) -> Tensor:
     """log(1 - D(G(z))): the original saturating generator loss (vanishing gradients early on)."""
     return -F.softplus(fake).mean()
+
+
+def hinge_d(real: Tensor, fake: Tensor) -> Tensor:
+    """relu(1 - D(x)) + relu(1 + D(G(z))): a margin, so confident logits stop pushing D."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def hinge_g(fake: Tensor) -> Tensor:
+    """-D(G(z)): the hinge generator loss (the same as the Wasserstein one)."""
+    return -fake.mean()
+
+
+def wasserstein_d(real: Tensor, fake: Tensor) -> Tensor:
+    """D(G(z)) - D(x): the critic estimates a Wasserstein-1 distance, which needs D to be
+    1-Lipschitz (weight clipping, a gradient penalty or spectral norm)."""
+    return fake.mean() - real.mean()
+
+
+def wasserstein_g(fake: Tensor) -> Tensor:
+    """-D(G(z)): the generator lowers the critic's distance estimate."""
+    return -fake.mean()
+
+
+def least_squares_d(real: Tensor, fake: Tensor) -> Tensor:
+    """½(D(x) - 1)² + ½D(G(z))²: LSGAN with targets a=0 (fake), b=1 (real)."""
+    return 0.5 * (real - 1.0).pow(2).mean() + 0.5 * fake.pow(2).mean()
+
+
+def least_squares_g(fake: Tensor) -> Tensor:
+    """½(D(G(z)) - 1)²: LSGAN with c=1, the generator wants fakes scored as real."""
+    return 0.5 * (fake - 1.0).pow(2).mean()
 
 
 @dataclass(frozen=True)

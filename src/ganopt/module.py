@@ -17,6 +17,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from ganopt.losses import AdversarialLoss
+from ganopt.regularizers import Regularizer, as_named
 from ganopt.updates import Alternating, Player, UpdateScheme
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -36,6 +37,7 @@ class GAN(L.LightningModule):
         steps: int = 1000,
         log_every_n_steps: int = 50,
         config: dict[str, Any] | None = None,
+        regularizers: dict[str, Regularizer] | list[Regularizer] | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -46,6 +48,7 @@ class GAN(L.LightningModule):
         self.clip_grad_norm = clip_grad_norm or {}
         self.steps, self.log_every_n_steps = steps, log_every_n_steps
         self.config = config  # the resolved run config, stored in checkpoints for scripts
+        self.regularizers = as_named(regularizers)  # {name: penalty and/or D-step hook}
         self.generator_steps = 0  # generator updates done: the training length unit
         self.iterations = 0  # batches trained on: where the data stream resumes
         self._stats: dict[str, Tensor] = {}
@@ -69,7 +72,13 @@ class GAN(L.LightningModule):
             fake = self.generator(self.noise(len(real)))
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
         self._stats["d/real"], self._stats["d/fake"] = real_logits.mean(), fake_logits.mean()
-        return self.loss.discriminator(real_logits, fake_logits)
+        loss = self.loss.discriminator(real_logits, fake_logits)
+        for name, regularizer in self.regularizers.items():
+            penalty = regularizer(self.discriminator, real, fake, step=self.generator_steps)
+            if penalty is not None:  # None: no penalty, or a lazy one's off step
+                self._stats[f"reg/{name}"] = penalty.detach()
+                loss = loss + penalty
+        return loss
 
     def g_loss(self, n: int) -> Tensor:
         return self.loss.generator(self.discriminator(self.generator(self.noise(n))))
@@ -105,6 +114,8 @@ class GAN(L.LightningModule):
         opt_g = self.optimizer_factories["generator"](self.generator.parameters())
         opt_d = self.optimizer_factories["discriminator"](self.discriminator.parameters())
         self._network_of = {opt_g: "g", opt_d: "d"}
+        for regularizer in self.regularizers.values():  # e.g. weight clipping after each D step
+            regularizer.attach(opt_d, self.discriminator)
         schedulers = [
             factory(opt)
             for name, opt in (("generator", opt_g), ("discriminator", opt_d))

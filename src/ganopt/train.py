@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -55,6 +56,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
             steps=cfg.steps,
             log_every_n_steps=cfg.log_every_n_steps,
             config=OmegaConf.to_container(cfg, resolve=True),
+            regularizers=instantiate(cfg.get("regularizer") or {}),
         )
     return datamodule, module
 
@@ -79,6 +81,8 @@ def run_summary(cfg: DictConfig) -> dict[str, Any]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train a GAN as configured; write and return the final metrics."""
     validate(cfg)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
@@ -108,5 +112,5 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for logger in loggers:
             logger.log_hyperparams(summary, metrics=final, step=module.generator_steps)
         log.info("Run directory: %s (metrics.json, checkpoints/, samples/)", output_dir)
-        log.info("Watch it with: tensorboard --logdir %s", Path(cfg.paths.log_dir))
+        log.info("Watch it with: tensorboard --logdir %s", output_dir.parent)
     return metrics

@@ -1,4 +1,8 @@
-"""DCGAN (Radford et al. 2016) for square images of 32 or 64 pixels (any power of two >= 8)."""
+"""DCGAN (Radford et al. 2016) for square images of 32 or 64 pixels (any power of two >= 8).
+
+One config serves every resolution: the number of stride-2 stages follows the data, so 64-pixel
+training is ``model=dcgan data.resolution=64`` (no separate dcgan64 config).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,11 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ganopt.errors import ConfigError
+from ganopt.models.common import apply_spectral_norm, check_image_shape
 
 
 def _check_resolution(shape: Sequence[int]) -> int:
-    if len(shape) != 3:
-        raise ConfigError(
-            f"model=dcgan needs image data (channels, height, width), but this data set has "
-            f"samples of shape {tuple(shape)}; use model=mlp for 2D mixtures."
-        )
-    _, height, width = shape
+    _, height, width = check_image_shape(shape, "dcgan")
     if height != width or height < 8 or height & (height - 1):
         raise ConfigError(
             f"model=dcgan needs square images whose side is a power of two >= 8, got {height}x"
@@ -38,7 +38,13 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, shape: Sequence[int], latent_dim: int = 100, width: int = 64) -> None:
+    def __init__(
+        self,
+        shape: Sequence[int],
+        latent_dim: int = 100,
+        width: int = 64,
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         self.shape, self.latent_dim = tuple(shape), latent_dim
         stages = _check_resolution(shape)
@@ -57,13 +63,15 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(channels[-1], shape[0], 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z.view(len(z), self.latent_dim, 1, 1))
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, shape: Sequence[int], width: int = 64) -> None:
+    def __init__(self, shape: Sequence[int], width: int = 64, spectral_norm: bool = False) -> None:
         super().__init__()
         stages = _check_resolution(shape)
         channels = [width * 2**i for i in range(stages)]  # e.g. w, 2w, 4w
@@ -80,6 +88,8 @@ class DCGANDiscriminator(nn.Module):
         layers.append(nn.Conv2d(channels[-1], 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        if spectral_norm:  # SN-DCGAN; the BatchNorm layers stay, as in this D without SN
+            apply_spectral_norm(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).flatten()

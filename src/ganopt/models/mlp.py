@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ganopt.models.common import apply_spectral_norm
+
 
 def _mlp(sizes: Sequence[int], activation: nn.Module) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -19,22 +21,33 @@ def _mlp(sizes: Sequence[int], activation: nn.Module) -> nn.Sequential:
 
 class MLPGenerator(nn.Module):
     def __init__(
-        self, shape: Sequence[int], latent_dim: int = 16, hidden: int = 256, depth: int = 3
+        self,
+        shape: Sequence[int],
+        latent_dim: int = 16,
+        hidden: int = 256,
+        depth: int = 3,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         self.shape, self.latent_dim = tuple(shape), latent_dim
         self.net = _mlp([latent_dim, *[hidden] * depth, math.prod(shape)], nn.ReLU())
         # Image data lives in [-1, 1]; 2D mixtures are unbounded.
         self.out = nn.Tanh() if len(self.shape) == 3 else nn.Identity()
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.out(self.net(z)).view(-1, *self.shape)
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, shape: Sequence[int], hidden: int = 256, depth: int = 3) -> None:
+    def __init__(
+        self, shape: Sequence[int], hidden: int = 256, depth: int = 3, spectral_norm: bool = False
+    ) -> None:
         super().__init__()
         self.net = _mlp([math.prod(shape), *[hidden] * depth, 1], nn.LeakyReLU(0.2))
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(torch.flatten(x, 1)).squeeze(1)
