@@ -4,8 +4,23 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from ganopt.metrics.classifier import ClassifierMetrics, ClassifierSettings, DigitClassifier
+from ganopt.metrics.combined import Evaluators
+from ganopt.metrics.frechet import FrechetDistance, frechet_distance
+from ganopt.metrics.inception import InceptionMetrics, load_inception
 from ganopt.metrics.modes import ModeCoverage
 
 Evaluator = Callable[[Tensor], dict[str, float]]
 
-__all__ = ["Evaluator", "ModeCoverage"]
+__all__ = [
+    "ClassifierMetrics",
+    "ClassifierSettings",
+    "DigitClassifier",
+    "Evaluator",
+    "Evaluators",
+    "FrechetDistance",
+    "InceptionMetrics",
+    "ModeCoverage",
+    "frechet_distance",
+    "load_inception",
+]
