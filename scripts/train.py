@@ -8,6 +8,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from ganopt.config import register_resolvers
 from ganopt.errors import ConfigError
 from ganopt.train import train
 
@@ -26,4 +27,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    register_resolvers()
     main()

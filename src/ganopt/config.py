@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ganopt.errors import ConfigError
 
@@ -54,3 +54,15 @@ def validate(cfg: DictConfig) -> None:
             "checkpoint written by a previous run, e.g. "
             "ckpt_path=logs/train/runs/<date>/checkpoints/last.ckpt."
         )
+
+
+def safe_dirname(overrides: str, max_length: int = 120) -> str:
+    """A multirun job's overrides as one short folder name ("/" would nest folders)."""
+    name = overrides.replace("/", "_")
+    return name if len(name) <= max_length else name[: max_length - 3] + "..."
+
+
+def register_resolvers() -> None:
+    """Resolvers the config tree uses; call before Hydra composes it."""
+    if not OmegaConf.has_resolver("ganopt.dirname"):
+        OmegaConf.register_new_resolver("ganopt.dirname", safe_dirname)
