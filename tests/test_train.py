@@ -68,6 +68,8 @@ def test_run_directory_holds_every_output(make_cfg) -> None:
         "steps": 6,
         "d_steps": 1,
         "g_steps": 1,
+        "params.generator": sum(p.numel() for p in build(cfg)[1].generator.parameters()),
+        "params.discriminator": sum(p.numel() for p in build(cfg)[1].discriminator.parameters()),
     }
 
 

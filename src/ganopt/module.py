@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from ganopt.ema import EMA
 from ganopt.losses import AdversarialLoss
 from ganopt.regularizers import Regularizer, as_named
 from ganopt.updates import Alternating, Player, UpdateScheme
@@ -38,6 +39,7 @@ class GAN(L.LightningModule):
         log_every_n_steps: int = 50,
         config: dict[str, Any] | None = None,
         regularizers: dict[str, Regularizer] | list[Regularizer] | None = None,
+        ema: EMA | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -49,6 +51,7 @@ class GAN(L.LightningModule):
         self.steps, self.log_every_n_steps = steps, log_every_n_steps
         self.config = config  # the resolved run config, stored in checkpoints for scripts
         self.regularizers = as_named(regularizers)  # {name: penalty and/or D-step hook}
+        self.ema = ema  # averaged generator: what sample() uses when set
         self.generator_steps = 0  # generator updates done: the training length unit
         self.iterations = 0  # batches trained on: where the data stream resumes
         self._stats: dict[str, Tensor] = {}
@@ -64,7 +67,15 @@ class GAN(L.LightningModule):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.generator(self.noise(n, generator))
+        """Samples for evaluation and pictures: from the EMA generator when there is one, in
+        eval mode (BatchNorm uses its running statistics and is left untouched)."""
+        network = self.ema if self.ema is not None else self.generator
+        was_training = network.training
+        network.eval()
+        try:
+            return network(self.noise(n, generator))
+        finally:
+            network.train(was_training)
 
     # ---- the training step ------------------------------------------------------------------
     def d_loss(self, real: Tensor) -> Tensor:
@@ -98,6 +109,8 @@ class GAN(L.LightningModule):
             scheduler.step()
         self.iterations += 1
         self.generator_steps += self.update.g_steps
+        if self.ema is not None:
+            self.ema.update(self.generator, self.generator_steps)
         if self._logging_now:
             self.log_training_state(d_loss, g_loss)
         if self.generator_steps >= self.steps:

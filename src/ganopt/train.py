@@ -20,7 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganopt.callbacks import Evaluation
 from ganopt.config import learning_rates, validate
+from ganopt.ema import EMA
 from ganopt.errors import ConfigError
+from ganopt.models import parameter_counts
 from ganopt.module import GAN
 
 log = logging.getLogger(__name__)
@@ -44,10 +46,10 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
     """Instantiate the datamodule and the GAN module described by ``cfg``."""
     with user_errors():
         datamodule = instantiate(cfg.data)
-        shape = datamodule.shape
+        generator = instantiate(cfg.model.generator, shape=datamodule.shape)
         module = GAN(
-            generator=instantiate(cfg.model.generator, shape=shape),
-            discriminator=instantiate(cfg.model.discriminator, shape=shape),
+            generator=generator,
+            discriminator=instantiate(cfg.model.discriminator, shape=datamodule.shape),
             loss=instantiate(cfg.loss),
             optimizer=instantiate(cfg.optimizer),
             scheduler=instantiate(cfg.scheduler),
@@ -57,6 +59,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
             log_every_n_steps=cfg.log_every_n_steps,
             config=OmegaConf.to_container(cfg, resolve=True),
             regularizers=instantiate(cfg.get("regularizer") or {}),
+            ema=EMA(generator, cfg.ema.decay, cfg.ema.start) if cfg.ema.decay else None,
         )
     return datamodule, module
 
@@ -99,6 +102,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if isinstance(callback, Evaluation):
             final.update(callback.latest)
     summary = run_summary(cfg)
+    sizes = parameter_counts(module.generator, module.discriminator)
+    summary.update({f"params.{network}": n for network, n in sizes.items()})
     metrics = {
         **final,
         "generator_steps": module.generator_steps,
