@@ -33,7 +33,7 @@ def test_ema_copies_during_warm_up_then_averages_parameters_and_copies_buffers()
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
 def test_bad_decay_is_a_config_error(decay: float) -> None:
-    with pytest.raises(ConfigError, match="ema.decay"):
+    with pytest.raises(ConfigError, match=r"ema\.decay"):
         EMA(nn.Linear(1, 1), decay=decay)
 
 
