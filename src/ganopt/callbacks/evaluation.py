@@ -1,30 +1,67 @@
-"""Evaluate generated samples with the datamodule's metrics every N generator steps."""
+"""Evaluate generated samples every N generator steps with the metrics that fit the data."""
 
 from __future__ import annotations
+
+from contextlib import AbstractContextManager
 
 import lightning as L
 import torch
 
 from ganopt.callbacks.schedule import EveryNSteps
+from ganopt.metrics import Evaluator, Evaluators, InceptionMetrics
+
+
+def untouched_rng(device: torch.device) -> AbstractContextManager:
+    """Restore the global RNG afterwards: evaluation must not change what training draws next
+    (a resumed run, which skips the evaluations before its checkpoint, would diverge)."""
+    return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
 
 class Evaluation(EveryNSteps):
     """Logs ``eval/*`` metrics; ``latest`` holds the last result (what metrics.json reports).
 
-    Samples come from a fixed latent seed so successive evaluations differ only by the
-    generator, and evaluation never consumes the training RNG (resumed runs stay exact).
+    The metrics are the datamodule's own (mode coverage on 2D mixtures, classifier FCD and class
+    coverage on digit data) plus, with ``inception=True``, Inception FID/KID against real
+    images. They are built and prepared (networks loaded, real statistics computed) before
+    training starts, so a missing weights file fails at once. Samples come from a fixed latent
+    seed, so successive evaluations differ only by the generator, and evaluation never consumes
+    the training RNG (resumed runs stay exact).
     """
 
-    def __init__(self, every_n_steps: int = 500, n_samples: int = 2500, seed: int = 1234) -> None:
+    def __init__(
+        self,
+        every_n_steps: int = 500,
+        n_samples: int = 2500,
+        seed: int = 1234,
+        inception: bool = False,
+        inception_weights: str | None = None,
+    ) -> None:
         super().__init__(every_n_steps)
         self.n_samples, self.seed = n_samples, seed
+        self.inception, self.inception_weights = inception, inception_weights
+        self.evaluator: Evaluator | None = None
         self.latest: dict[str, float] = {}
 
+    def build(self, datamodule: L.LightningDataModule) -> Evaluator | None:
+        parts = [part] if (part := datamodule.evaluator()) is not None else []
+        if self.inception:
+            real = datamodule.real_samples(self.n_samples)
+            parts.append(InceptionMetrics(real, weights_path=self.inception_weights))
+        return Evaluators(*parts) if parts else None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        if trainer.is_global_zero and self.evaluator is None:
+            with untouched_rng(pl_module.device):  # building networks draws initial weights
+                self.evaluator = self.build(trainer.datamodule)
+                if self.evaluator is not None:
+                    self.evaluator.prepare()
+
     def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        evaluator = trainer.datamodule.evaluator()
-        if evaluator is None or not trainer.is_global_zero:
+        if self.evaluator is None or not trainer.is_global_zero:
             return
-        samples = pl_module.sample(self.n_samples, torch.Generator().manual_seed(self.seed))
-        self.latest = evaluator(samples.float())
+        with untouched_rng(pl_module.device):
+            samples = pl_module.sample(self.n_samples, torch.Generator().manual_seed(self.seed))
+            self.latest = self.evaluator(samples.float())
         for logger in trainer.loggers:
             logger.log_metrics(self.latest, step=pl_module.generator_steps)

@@ -14,13 +14,10 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from ganopt.data.images import to_float
+from ganopt.data.order import EpochOrder
 from ganopt.errors import ConfigError
-from ganopt.metrics import Evaluator
-
-
-def generator_for(seed: int, index: int) -> torch.Generator:
-    """A private RNG for one (seed, index) pair, independent of the global torch RNG."""
-    return torch.Generator().manual_seed((seed << 32) + index)
+from ganopt.metrics import ClassifierMetrics, Evaluator
 
 
 class BatchStream:
@@ -62,18 +59,33 @@ class InMemoryDataModule(L.LightningDataModule):
         """The metrics that judge samples of this data set, or None when it has none."""
         return None
 
+    def real_samples(self, n: int) -> Tensor:
+        """``n`` real examples as floats, the first batches of the stream: a metric's reference."""
+        batches, index, count = [], 0, 0
+        while count < n:
+            batches.append(self.make_batch(index))
+            count, index = count + len(batches[-1]), index + 1
+        return torch.cat(batches)[:n]
+
 
 class TensorDataModule(InMemoryDataModule):
-    """A fixed tensor of examples, reshuffled every epoch with a seeded permutation."""
+    """A fixed tensor of examples, reshuffled every epoch with a seeded permutation.
+
+    Subclasses that hold ten-class digit-like images set ``classifier_metrics = True``: their
+    samples are judged by a small classifier trained on the data (eval/fcd, class coverage).
+    """
+
+    classifier_metrics = False
 
     def __init__(self, batch_size: int, seed: int = 0) -> None:
         super().__init__(batch_size, seed)
         self._data: Tensor | None = None
         self._labels: Tensor | None = None
-        self._permutation: tuple[int, Tensor] | None = None
+        self._order: EpochOrder | None = None
 
     def load(self) -> tuple[Tensor, Tensor | None]:
-        """Every training example as one float tensor (N, *shape), and class labels (N,) or None."""
+        """Every training example as one tensor (N, *shape), float in [-1, 1] or uint8 pixels
+        (converted a batch at a time), and the class labels (N,) or None."""
         raise NotImplementedError
 
     @property
@@ -93,11 +105,13 @@ class TensorDataModule(InMemoryDataModule):
         _ = self.data
         return self._labels
 
+    def evaluator(self) -> Evaluator | None:
+        if not self.classifier_metrics or self.labels is None:
+            return None
+        examples = self.data if self.data.is_floating_point() else to_float(self.data)
+        return ClassifierMetrics(examples, self.labels)
+
     def make_batch(self, index: int) -> Tensor:
-        per_epoch = len(self.data) // self.batch_size  # drop the last partial batch
-        epoch, position = divmod(index, per_epoch)
-        if self._permutation is None or self._permutation[0] != epoch:
-            order = torch.randperm(len(self.data), generator=generator_for(self.seed, epoch))
-            self._permutation = (epoch, order)
-        rows = self._permutation[1][position * self.batch_size : (position + 1) * self.batch_size]
-        return self.data[rows]
+        if self._order is None:
+            self._order = EpochOrder(len(self.data), self.batch_size, self.seed)
+        return self.data[self._order.rows(index)]

@@ -7,7 +7,8 @@ import math
 import torch
 from torch import Tensor
 
-from ganopt.data.base import InMemoryDataModule, generator_for
+from ganopt.data.base import InMemoryDataModule
+from ganopt.data.order import generator_for
 from ganopt.metrics import ModeCoverage
 
 

@@ -1,0 +1,252 @@
+"""Image files decoded on demand: folders of PNG/JPEG images, too many to hold in memory.
+
+Batches stay a function of ``(seed, index)`` alone, so resumed runs are exact even with
+DataLoader workers: the file list is sorted, each epoch's order is a seeded permutation (as in
+TensorDataModule), and each worker decodes whole batches at the indices dealt to it round-robin,
+which the DataLoader hands back in index order. A file that cannot be decoded is reported by
+name, as a ConfigError, also when a worker process finds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
+
+from ganopt.data.base import BatchStream, InMemoryDataModule
+from ganopt.data.images import shown, to_float
+from ganopt.data.order import EpochOrder
+from ganopt.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class ImageTransform:
+    """PIL image -> uint8 (channels, resolution, resolution): optionally center-crop ``crop``
+    pixels first, resize the shorter side to ``resolution``, then center-crop the square."""
+
+    resolution: int
+    channels: int = 3
+    crop: int | None = None
+
+    def __call__(self, image: Image.Image) -> Tensor:
+        image = image.convert("L" if self.channels == 1 else "RGB")
+        if self.crop is not None:
+            image = TF.center_crop(image, [self.crop])
+        image = TF.resize(image, [self.resolution], InterpolationMode.BILINEAR, antialias=True)
+        return TF.pil_to_tensor(TF.center_crop(image, [self.resolution]))
+
+
+def unreadable(path: str, error: Exception) -> ConfigError:
+    reason = str(error) or type(error).__name__
+    return ConfigError(f"Cannot read image {path}: {reason}. Remove or replace the file.")
+
+
+class ImageFiles(Dataset[Tensor]):
+    """Item i is file i, opened and transformed when asked for."""
+
+    def __init__(self, paths: list[str], transform: Callable[[Image.Image], Tensor]) -> None:
+        self.paths, self.transform = paths, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Tensor:
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                return self.transform(image)
+        except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ...
+            raise unreadable(path, error) from error
+
+
+class FileBatches:
+    """Batch ``index`` as float images in [-1, 1]; picklable, so workers compute batches too."""
+
+    def __init__(self, files: ImageFiles, batch_size: int, seed: int) -> None:
+        self.files, self.order = files, EpochOrder(len(files), batch_size, seed)
+
+    def __call__(self, index: int) -> Tensor:
+        return to_float(torch.stack([self.files[int(row)] for row in self.order.rows(index)]))
+
+
+@dataclass
+class Unreadable:
+    """A worker's ConfigError, carried back as data so the message arrives without a traceback."""
+
+    message: str
+
+
+class IndexedBatches(IterableDataset):
+    """The batches of a BatchStream (indices start·world + rank + k·world), dealt round-robin to
+    the DataLoader's workers: worker w of W makes the k with k % W == w."""
+
+    def __init__(self, make_batch: FileBatches, start: int, rank: int, world: int) -> None:
+        self.make_batch, self.start, self.rank, self.world = make_batch, start, rank, world
+
+    def __iter__(self) -> Iterator[Tensor | Unreadable]:
+        info = get_worker_info()
+        k, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        while True:
+            index = (self.start + k) * self.world + self.rank
+            try:
+                batch = self.make_batch(index)
+            except ConfigError as error:
+                yield Unreadable(str(error))
+                return
+            yield batch
+            k += workers
+
+
+class BatchLoader(DataLoader):
+    """A DataLoader over IndexedBatches that raises a worker's ConfigError as a ConfigError."""
+
+    def __iter__(self) -> Iterator[Tensor]:  # type: ignore[override]
+        for batch in super().__iter__():
+            if isinstance(batch, Unreadable):
+                raise ConfigError(batch.message)
+            yield batch
+
+
+class ImageFolderDataModule(InMemoryDataModule):
+    """Every PNG/JPEG file under ``root`` (any depth, sorted), resized and center-cropped.
+
+    Labels come from the top-level subfolders when every image lies in one of them and there are
+    at least two (``root/cat/*.png``, ``root/dog/*.jpg``); otherwise there are none. Files with
+    other suffixes and hidden files are skipped (and counted in the log). With ``verify`` the
+    scan opens each file's header, so a non-image is reported before training starts; a file
+    whose body is damaged is reported when first decoded.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        batch_size: int = 64,
+        resolution: int = 64,
+        channels: int = 3,
+        crop: int | None = None,
+        num_workers: int = 2,
+        verify: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size, seed)
+        if channels not in (1, 3):
+            raise ConfigError(f"data.channels must be 3 (RGB) or 1 (grayscale), got {channels}.")
+        if resolution < 1 or (crop is not None and crop < 1) or num_workers < 0:
+            raise ConfigError(
+                f"data.resolution and data.crop must be positive and data.num_workers >= 0, got "
+                f"resolution={resolution}, crop={crop}, num_workers={num_workers}."
+            )
+        self.root, self.num_workers, self.verify = Path(root), num_workers, verify
+        self.transform = ImageTransform(resolution, channels, crop)
+        self.shape = (channels, resolution, resolution)
+        self.classes: list[str] = []
+        self._batches: FileBatches | None = None
+        self._labels: Tensor | None = None
+
+    # ---- finding the files --------------------------------------------------------------------
+    def scan(self) -> tuple[list[str], Tensor | None, list[str]]:
+        """Image paths (sorted), their class labels or None, and the class names."""
+        if not self.root.is_dir():
+            what = "is not a folder" if self.root.exists() else "does not exist"
+            raise ConfigError(
+                f"data.root={shown(self.root)} {what}. Point data.root at a folder of PNG/JPEG "
+                f"images (optionally one subfolder per class), e.g. python scripts/train.py "
+                f"data=image_folder data.root=/path/to/images"
+            )
+        paths: list[str] = []
+        skipped: list[str] = []
+        for folder, subfolders, names in os.walk(self.root, followlinks=True):
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                path = os.path.join(folder, name)
+                (paths if name.lower().endswith(IMAGE_SUFFIXES) else skipped).append(path)
+        if skipped:
+            log.info(
+                "Skipped %d files under %s that are not PNG/JPEG, e.g. %s",
+                len(skipped),
+                self.root,
+                ", ".join(skipped[:3]),
+            )
+        if not paths:
+            others = f" (only {len(skipped)} other files, e.g. {skipped[0]})" if skipped else ""
+            raise ConfigError(
+                f"data.root={shown(self.root)} holds no PNG/JPEG images in any subfolder{others}. "
+                f"Point data.root at a folder of .png/.jpg/.jpeg files."
+            )
+        parts = [Path(p).relative_to(self.root).parts for p in paths]
+        classes = sorted({p[0] for p in parts if len(p) > 1})
+        if len(classes) < 2 or any(len(p) == 1 for p in parts):
+            return paths, None, []
+        index = {name: i for i, name in enumerate(classes)}
+        return paths, torch.tensor([index[p[0]] for p in parts]), classes
+
+    def check_headers(self, paths: list[str]) -> None:
+        """Open each file's header: catches non-images quickly (the pixels are not decoded)."""
+        for path in paths:
+            try:
+                with Image.open(path) as image:
+                    _ = image.size
+            except Exception as error:
+                raise unreadable(path, error) from error
+
+    @property
+    def batches(self) -> FileBatches:
+        if self._batches is None:
+            paths, self._labels, self.classes = self.scan()
+            if len(paths) < self.batch_size:
+                raise ConfigError(
+                    f"data.batch_size={self.batch_size} is larger than the data set "
+                    f"({len(paths)} images under {self.root}); choose data.batch_size <= "
+                    f"{len(paths)}."
+                )
+            if self.verify:
+                self.check_headers(paths)
+            files = ImageFiles(paths, self.transform)
+            self._batches = FileBatches(files, self.batch_size, self.seed)
+            log.info("%d images under %s, %d classes", len(paths), self.root, len(self.classes))
+        return self._batches
+
+    @property
+    def files(self) -> ImageFiles:
+        """The images as a map-style Dataset of uint8 tensors (e.g. for reference statistics)."""
+        return self.batches.files
+
+    @property
+    def labels(self) -> Tensor | None:
+        """Class labels of ``files`` (from subfolders) or None."""
+        _ = self.batches
+        return self._labels
+
+    # ---- serving ------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        _ = self.batches  # scan (and report a bad root or file) before training starts
+
+    def make_batch(self, index: int) -> Tensor:
+        return self.batches(index)
+
+    def train_dataloader(self) -> BatchLoader:
+        stream: BatchStream = super().train_dataloader()  # where to start, this rank's share
+        return BatchLoader(
+            IndexedBatches(self.batches, stream.start, stream.rank, stream.world),
+            batch_size=None,  # the dataset yields whole batches
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            # Starting an iterator draws a worker base seed: from this private generator, not
+            # the global RNG, which the checkpoint restores and a resumed run must not disturb.
+            generator=torch.Generator().manual_seed(self.seed),
+        )
