@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import hydra
 from omegaconf import DictConfig
@@ -13,6 +14,8 @@ from ganopt.errors import ConfigError
 from ganopt.train import train
 
 log = logging.getLogger("ganopt")
+# Lightning 2.6 with torch >= 2.10 warns about its own use of torch's pytree API on every run.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

@@ -14,8 +14,7 @@ from conftest import ROOT
 QUICK = [
     "trainer=cpu",
     "trainer.enable_model_summary=false",
-    "trainer.enable_progress_bar=false",
-    "~callbacks.progress",
+    "trainer.enable_progress_bar=false",  # also drops the progress-bar callback
     "callbacks.evaluation.n_samples=200",
 ]
 
