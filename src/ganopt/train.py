@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import time
@@ -43,6 +45,25 @@ def user_errors() -> Iterator[None]:
         raise
 
 
+def checked_factories(factories: dict[str, Any], key: str) -> dict[str, Any]:
+    """Check each optimizer factory's settings against its class now, not at the first step:
+    swapping Adam for RMSprop while an experiment still sets ``betas`` must read as a config
+    mistake, not a traceback from inside Lightning."""
+    for network, factory in factories.items():
+        if not isinstance(factory, functools.partial):
+            continue
+        try:
+            inspect.signature(factory.func).bind(None, *factory.args, **factory.keywords)
+        except TypeError as error:
+            name = getattr(factory.func, "__name__", str(factory.func))
+            raise ConfigError(
+                f"{key}.{network} builds {name}, which does not accept these settings ({error}). "
+                f"Remove the extra key (e.g. '~{key}.{network}.betas') or choose a matching "
+                f"optimizer."
+            ) from None
+    return factories
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
     """Instantiate the datamodule and the GAN module described by ``cfg``."""
     with user_errors():
@@ -52,7 +73,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
             generator=generator,
             discriminator=instantiate(cfg.model.discriminator, shape=datamodule.shape),
             loss=instantiate(cfg.loss),
-            optimizer=instantiate(cfg.optimizer),
+            optimizer=checked_factories(instantiate(cfg.optimizer), "optimizer"),
             scheduler=instantiate(cfg.scheduler),
             update=instantiate(cfg["update"]),  # not cfg.update: a dict method
             clip_grad_norm=OmegaConf.to_container(cfg.clip_grad_norm),

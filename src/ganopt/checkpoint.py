@@ -1,0 +1,351 @@
+"""A trained GAN back from its ``last.ckpt``, for scripts/generate.py and scripts/eval.py.
+
+A ganopt checkpoint stores the resolved run config (``checkpoint["ganopt"]["config"]``), so the
+networks are rebuilt exactly as training built them (``ganopt.train.build``) and the weights
+loaded into them: no config file, no Hydra and no data set on disk are needed to draw samples.
+Everything a user can get wrong (no file, not a checkpoint, another program's checkpoint, an
+unknown argument) is a ``CheckpointError`` whose message the scripts print in one paragraph
+with exit status 2.
+
+Sampling follows the evaluation callback exactly (latents from a seeded CPU generator, the
+network in eval mode), so ``eval.py`` with the stored ``n_samples`` and seed reproduces the
+training run's final metrics.
+
+Only torch and OmegaConf are imported up front; Lightning, Hydra and the callbacks (seconds of
+imports) are imported when a checkpoint is rebuilt, so ``--help`` and argument mistakes answer
+at once.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from ganopt.errors import ConfigError
+
+if TYPE_CHECKING:
+    import lightning as L
+
+    from ganopt.callbacks import Evaluation
+    from ganopt.module import GAN
+
+EXAMPLE_CKPT = "logs/train/runs/<date>/checkpoints/last.ckpt"
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint or script argument the user can fix; scripts print it and exit with 2."""
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line and at most ``limit`` characters (torch's span many)."""
+    text = " ".join(str(error).split()).rstrip(".:") or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class LoadedGAN(NamedTuple):
+    module: GAN
+    datamodule: L.LightningDataModule
+    config: DictConfig
+
+
+# ---- reading a checkpoint ---------------------------------------------------------------------
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint dict, checked to be a ganopt one that stores its config.
+
+    Loaded with ``weights_only=True``: ganopt checkpoints hold only tensors and plain containers,
+    and a foreign pickle must not run code just because someone asked for samples.
+    """
+    path = Path(path)
+    give = f"Give the last.ckpt written by scripts/train.py, e.g. ckpt_path={EXAMPLE_CKPT}."
+    if not path.is_file():
+        inside = path / "checkpoints" / "last.ckpt"
+        if inside.is_file():
+            raise CheckpointError(f"ckpt_path={path} is a run directory: pass ckpt_path={inside}.")
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"ckpt_path={path} {what}. {give}")
+    with path.open("rb") as file:
+        head = file.read(2)
+    if head not in (b"PK", b"\x80\x02"):  # torch.save: a zip archive (or a legacy pickle)
+        raise CheckpointError(
+            f"ckpt_path={path} is not a PyTorch checkpoint (torch.save writes a zip archive and "
+            f"this file is not one). {give}"
+        )
+    try:
+        with warnings.catch_warnings():  # torch's notes on foreign pickles: the error says it
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused objects that could run code on load
+        raise CheckpointError(
+            f"ckpt_path={path} holds Python objects that ganopt does not unpickle (its own "
+            f"checkpoints hold only tensors and plain values): not a ganopt checkpoint. {give}"
+        ) from None
+    except Exception as error:  # a truncated copy, a damaged archive: torch's word on it
+        raise CheckpointError(
+            f"ckpt_path={path} cannot be read; is it incomplete or damaged (e.g. copied while "
+            f"training was writing it)? torch.load: {type(error).__name__}: "
+            f"{one_line(error, 200)}. {give}"
+        ) from None
+    state = checkpoint.get("ganopt") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(
+            f"ckpt_path={path} is a PyTorch file but not a ganopt training checkpoint (it has no "
+            "'ganopt' entry with the run's config). Give the last.ckpt written by "
+            f"scripts/train.py, e.g. ckpt_path={EXAMPLE_CKPT}."
+        )
+    if not isinstance(state.get("config"), dict):
+        raise CheckpointError(
+            f"ckpt_path={path} was written by a ganopt version that did not store the run's "
+            "config in its checkpoints, so its networks cannot be rebuilt from it alone. Retrain, "
+            "or resume it for one step with scripts/train.py, which writes a new checkpoint."
+        )
+    return checkpoint
+
+
+def run_dir(ckpt_path: str | Path) -> Path:
+    """The run directory of ``<run>/checkpoints/last.ckpt``: where generated/ and eval.json go.
+
+    Taken from where the file is now, not from the stored ``paths.output_dir``: checkpoints are
+    copied between machines (trained on a GPU server, looked at on a laptop).
+    """
+    path = Path(ckpt_path).absolute()
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def load_gan(
+    path: str | Path, map_location: str | torch.device = "cpu", data_root: str | None = None
+) -> LoadedGAN:
+    """Rebuild the datamodule and GAN module from the stored config and load the weights.
+
+    The module's counters are restored (``generator_steps``), but not the RNG state: sampling
+    here uses its own seeded generators. Networks stay on ``map_location``'s device.
+    ``data_root`` replaces the stored ``data.root``: the run may have read its data set from a
+    folder of another machine.
+    """
+    checkpoint = read_checkpoint(path, map_location)
+    state = checkpoint["ganopt"]
+    config = OmegaConf.create(state["config"])
+    if data_root is not None:
+        if "root" not in config.data:
+            raise CheckpointError(
+                f"data_root={data_root} is not allowed: this run's data set "
+                f"({config.data.get('_target_', '?')}) is built in and reads no folder."
+            )
+        config.data.root = data_root
+    from ganopt.train import build  # Lightning and Hydra: imported only when needed
+
+    try:
+        datamodule, module = build(config)
+    except ConfigError:
+        raise
+    except Exception as error:  # a class renamed or a key added since the run was trained
+        raise CheckpointError(
+            f"the config stored in ckpt_path={path} cannot be built by this version of ganopt "
+            f"({type(error).__name__}: {one_line(error, 300)})."
+        ) from None
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"the weights in ckpt_path={path} do not fit the networks its config describes "
+            f"({one_line(error, 300)}); the file may have been edited or written by a different "
+            "ganopt version."
+        ) from None
+    module.generator_steps = int(state.get("generator_steps", 0))
+    module.iterations = int(state.get("iterations", 0))
+    return LoadedGAN(module.eval(), datamodule, config)
+
+
+# ---- sampling -----------------------------------------------------------------------------------
+def choose_generator(module: GAN, ema: bool | None) -> tuple[nn.Module, str]:
+    """The network to sample from and its name: the EMA generator when there is one (what
+    training evaluated), unless ``ema`` says otherwise."""
+    if ema is None:
+        ema = module.ema is not None
+    if ema and module.ema is None:
+        raise CheckpointError(
+            "ema=true, but this checkpoint has no EMA generator (it was trained with "
+            "ema.decay=null). Leave ema out or pass ema=false to sample from the generator."
+        )
+    return (module.ema, "ema") if ema else (module.generator, "raw")
+
+
+def latents(network: nn.Module, n: int, seed: int) -> Tensor:
+    """``n`` latent codes from a seeded CPU generator: the same codes as the evaluation
+    callback's (``GAN.noise`` with ``torch.Generator().manual_seed(seed)``) on any device."""
+    return torch.randn(n, network.latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def generate(
+    network: nn.Module, z: Tensor, device: str | torch.device = "cpu", batch_size: int = 1000
+) -> Tensor:
+    """``network(z)`` in eval mode, ``batch_size`` codes at a time, as float32 on the CPU.
+
+    One batch when ``len(z) <= batch_size``, exactly as training's evaluation does; batches
+    keep 50k-sample evaluations within GPU memory.
+    """
+    network = network.to(device).eval()
+    parts = [network(part.to(device)).float().cpu() for part in z.split(batch_size)]
+    return torch.cat(parts)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation (White 2016) between rows of ``a`` and ``b`` at fractions ``t``:
+    (rows, frames, dim). Keeps the norm typical of Gaussian latents, which a straight line
+    through the low-norm middle does not; falls back to a line for (anti)parallel rows."""
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=1).clamp(-1.0, 1.0)
+    omega = torch.acos(cos)[:, None, None]
+    t = t[None, :, None]
+    sin = torch.sin(omega)
+    spherical = (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / sin
+    return torch.where(sin.abs() > 1e-6, spherical, lerp(a, b, t[0, :, 0]))
+
+
+def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Linear interpolation between rows of ``a`` and ``b``: (rows, frames, dim)."""
+    return a[:, None] + t[None, :, None] * (b - a)[:, None]
+
+
+INTERPOLATIONS: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
+    "slerp": slerp,
+    "lerp": lerp,
+}
+
+
+def interpolation_latents(z: Tensor, frames: int, rows: int, mode: str = "slerp") -> Tensor:
+    """(rows, frames, dim) codes: row i goes from ``z[2i]`` to ``z[2i + 1]`` in ``frames`` steps,
+    both ends included."""
+    t = torch.linspace(0.0, 1.0, frames)
+    return INTERPOLATIONS[mode](z[0 : 2 * rows : 2], z[1 : 2 * rows : 2], t)
+
+
+# ---- evaluation ---------------------------------------------------------------------------------
+def evaluation_callback(config: DictConfig, **overrides: Any) -> Evaluation:
+    """The run's evaluation callback as configured (n_samples, latent seed, Inception), with
+    ``overrides`` for the values given on the command line; defaults when the run had none."""
+    from hydra.utils import instantiate
+
+    from ganopt.callbacks import Evaluation
+
+    node = OmegaConf.select(config, "callbacks.evaluation")
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if node is not None:
+        try:
+            return instantiate(node, **given)
+        except Exception as error:  # e.g. a custom callback class that no longer exists
+            raise CheckpointError(
+                f"the evaluation callback stored in this checkpoint's config (callbacks."
+                f"evaluation) cannot be built by this version of ganopt ({one_line(error)})."
+            ) from None
+    metrics = config.get("metrics") or {}
+    settings = {
+        "inception": bool(metrics.get("inception", False)),
+        "inception_weights": metrics.get("inception_weights"),
+        **given,
+    }
+    return Evaluation(**settings)
+
+
+# ---- command-line arguments: Hydra-style key=value, without Hydra's run directory -------------
+@dataclass(frozen=True)
+class Arg:
+    """One ``key=value`` argument: its type, default (None: unset) and one line of help."""
+
+    type: type
+    default: Any
+    help: str
+
+
+TRUE, FALSE, NULL = {"true", "yes", "1"}, {"false", "no", "0"}, {"null", "none", "~"}
+TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a value"}
+
+
+def _convert(key: str, text: str, arg: Arg) -> Any:
+    if text.lower() in NULL:
+        return None
+    try:
+        if arg.type is bool:
+            if text.lower() not in TRUE | FALSE:
+                raise ValueError(text)
+            return text.lower() in TRUE
+        return arg.type(text)
+    except ValueError:
+        raise CheckpointError(
+            f"{key}={text} is not allowed: {key} takes {TYPE_WORDS.get(arg.type, 'a value')} "
+            f"({arg.help})."
+        ) from None
+
+
+def usage(prog: str, args: dict[str, Arg], summary: str) -> str:
+    lines = [f"usage: python scripts/{prog} ckpt_path=<last.ckpt> [key=value ...]", "", summary, ""]
+    width = max(len(key) for key in args) + 2
+    for key, arg in args.items():
+        shown = str(arg.default).lower() if isinstance(arg.default, bool) else arg.default
+        default = "" if arg.default is None else f" (default: {shown})"
+        lines.append(f"  {key:<{width}}{arg.help}{default}")
+    return "\n".join(lines)
+
+
+def parse_args(prog: str, args: dict[str, Arg], argv: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` arguments as a dict of every key (defaults filled in, values typed).
+
+    Hydra's syntax, so the scripts feel like scripts/train.py, but no Hydra app: a script that
+    only reads a checkpoint should not create a run directory. ``ckpt_path`` is required.
+    """
+    values = {key: arg.default for key, arg in args.items()}
+    for item in argv:
+        key, sep, text = item.partition("=")
+        if not sep or key not in args:
+            known = ", ".join(f"{k}=" for k in args)
+            what = f"unknown argument {key}" if sep else "an argument without '='"
+            raise CheckpointError(
+                f"{what} ({item!r}): {prog} takes key=value arguments, e.g. ckpt_path=<path>; "
+                f"known keys are {known} (python scripts/{prog} --help describes them)."
+            )
+        values[key] = _convert(key, text, args[key])
+    if values.get("ckpt_path") is None:
+        raise CheckpointError(
+            f"ckpt_path is missing: {prog} needs the checkpoint of a training run, e.g. "
+            f"python scripts/{prog} ckpt_path={EXAMPLE_CKPT}."
+        )
+    return values
+
+
+def check_positive(values: dict[str, Any], *keys: str, minimum: int = 1) -> None:
+    """A ConfigError naming the key when a count is below ``minimum``."""
+    for key in keys:
+        value = values.get(key)
+        if value is not None and value < minimum:
+            raise CheckpointError(f"{key}={value} is not allowed: use a whole number >= {minimum}.")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else the CPU; a CUDA request without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise CheckpointError(
+            f"device={name} is not allowed: use auto, cpu, cuda or cuda:<index>."
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError(
+            f"device={name}, but torch sees no CUDA device here; use device=cpu (checkpoints "
+            "trained on a GPU load on the CPU)."
+        )
+    return device
+
+
+def grid_columns(n: int) -> int:
+    """Columns of a near-square grid of ``n`` images (as many columns as rows, or one more)."""
+    return math.ceil(math.sqrt(n))
