@@ -39,6 +39,22 @@ def check_weight_decay(weight_decay: float) -> None:
         )
 
 
+def sgd_defaults(lr: float, weight_decay: float) -> dict[str, Any]:
+    """Checked defaults of the SGD-like optimizers here."""
+    check_lr(lr)
+    check_weight_decay(weight_decay)
+    return {"lr": lr, "weight_decay": weight_decay}
+
+
+def adam_defaults(
+    lr: float, betas: tuple[float, float], eps: float, weight_decay: float
+) -> dict[str, Any]:
+    """Checked defaults of the Adam-like optimizers here."""
+    check_betas(betas)
+    check_eps(eps)
+    return {**sgd_defaults(lr, weight_decay), "betas": tuple(betas), "eps": eps}
+
+
 def gradient(p: Tensor, weight_decay: float) -> Tensor:
     """The loss gradient plus that of the L2 penalty ``weight_decay/2·|p|²`` (coupled, as Adam)."""
     assert p.grad is not None

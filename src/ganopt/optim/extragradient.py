@@ -18,14 +18,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ganopt.optim._common import (
-    adam_direction,
-    check_betas,
-    check_eps,
-    check_lr,
-    check_weight_decay,
-    gradient,
-)
+from ganopt.optim._common import adam_defaults, adam_direction, gradient, sgd_defaults
 
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -103,9 +96,7 @@ class ExtraSGD(_Extragradient):
     """Extragradient with plain gradient steps: ``θ½ = θ − η·g(θ)``, ``θ ← θ − η·g(θ½)``."""
 
     def __init__(self, params: Params, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
-        check_lr(lr)
-        check_weight_decay(weight_decay)
-        super().__init__(params, {"lr": lr, "weight_decay": weight_decay})
+        super().__init__(params, sgd_defaults(lr, weight_decay))
 
     def _direction(self, p: Tensor, group: dict[str, Any]) -> Tensor:
         return gradient(p, group["weight_decay"])
@@ -128,12 +119,7 @@ class ExtraAdam(_Extragradient):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        check_lr(lr)
-        check_betas(betas)
-        check_eps(eps)
-        check_weight_decay(weight_decay)
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
-        super().__init__(params, defaults)
+        super().__init__(params, adam_defaults(lr, betas, eps, weight_decay))
 
     def _direction(self, p: Tensor, group: dict[str, Any]) -> Tensor:
         return adam_direction(
@@ -164,12 +150,7 @@ class PastExtraAdam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        check_lr(lr)
-        check_betas(betas)
-        check_eps(eps)
-        check_weight_decay(weight_decay)
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
-        super().__init__(params, defaults)
+        super().__init__(params, adam_defaults(lr, betas, eps, weight_decay))
 
     def iterate(self, p: Tensor) -> Tensor:
         """The non-extrapolated point θₜ of parameter ``p`` (``p`` itself before any step)."""

@@ -15,14 +15,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ganopt.optim._common import (
-    adam_direction,
-    check_betas,
-    check_eps,
-    check_lr,
-    check_weight_decay,
-    gradient,
-)
+from ganopt.optim._common import adam_defaults, adam_direction, gradient, sgd_defaults
 
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -37,9 +30,7 @@ class OptimisticSGD(Optimizer):
     gradient_evaluations = 1
 
     def __init__(self, params: Params, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
-        check_lr(lr)
-        check_weight_decay(weight_decay)
-        super().__init__(params, {"lr": lr, "weight_decay": weight_decay})
+        super().__init__(params, sgd_defaults(lr, weight_decay))
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -80,12 +71,7 @@ class OptimisticAdam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        check_lr(lr)
-        check_betas(betas)
-        check_eps(eps)
-        check_weight_decay(weight_decay)
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
-        super().__init__(params, defaults)
+        super().__init__(params, adam_defaults(lr, betas, eps, weight_decay))
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
