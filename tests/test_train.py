@@ -159,3 +159,10 @@ def test_simultaneous_update_rejects_mismatched_optimizers(make_cfg) -> None:
     with pytest.raises(ConfigError, match="update=simultaneous needs both optimizers"):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_csv_logger_run_writes_metrics(make_cfg) -> None:
+    cfg = make_cfg(*FAST, *RING, "logger=csv")
+    train(cfg)
+    assert (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").is_file()
+    assert (Path(cfg.paths.output_dir) / "csv" / "hparams.yaml").is_file()

@@ -56,6 +56,8 @@ class GAN(L.LightningModule):
         self.iterations = 0  # batches trained on: where the data stream resumes
         self._stats: dict[str, Tensor] = {}
         self._logging_now = False
+        self._g_scale: float | None = None  # the AMP GradScaler's scale before a G step
+        self._skipped_g_steps = 0  # G steps the GradScaler skipped (inf/NaN) in this batch
         self.latest_metrics: dict[str, float] = {}  # the last logged training scalars
 
     # ---- sampling -------------------------------------------------------------------------
@@ -105,16 +107,28 @@ class GAN(L.LightningModule):
             self.player(opt_d, lambda: self.d_loss(real)),
             self.player(opt_g, lambda: self.g_loss(len(real))),
         )
-        for scheduler in self.lr_schedulers():
-            scheduler.step()
+        self._settle_g_step()
+        done = self.update.g_steps - min(self._skipped_g_steps, self.update.g_steps)
+        self._skipped_g_steps = 0
         self.iterations += 1
-        self.generator_steps += self.update.g_steps
-        if self.ema is not None:
-            self.ema.update(self.generator, self.generator_steps)
+        if done:  # under 16-mixed, a G step skipped for inf gradients is not a generator step
+            for scheduler in self.lr_schedulers():
+                scheduler.step()
+            self.generator_steps += done
+            if self.ema is not None:
+                self.ema.update(self.generator, self.generator_steps)
         if self._logging_now:
             self.log_training_state(d_loss, g_loss)
         if self.generator_steps >= self.steps:
             self.trainer.should_stop = True
+
+    def on_train_start(self) -> None:
+        # DDP: every rank was seeded alike (and a resumed run gives every rank rank 0's RNG
+        # state). Fork the stream per rank from a draw that is the same on every rank, so each
+        # rank draws its own latent codes as it has its own real batches.
+        if self.trainer.world_size > 1:
+            shared = int(torch.randint(2**62, (1,)))
+            torch.manual_seed(shared + self.global_rank)
 
     def on_train_batch_start(self, batch: Tensor, batch_idx: int) -> int | None:
         if self.generator_steps >= self.steps:  # e.g. resumed with steps <= the checkpoint's
@@ -148,9 +162,25 @@ class GAN(L.LightningModule):
         n = self.log_every_n_steps
         return after // n > before // n or after >= self.steps
 
+    def _grad_scaler(self) -> torch.amp.GradScaler | None:
+        """The AMP GradScaler that both optimizers share under 16-mixed precision, else None."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        return scaler if scaler is not None and scaler.is_enabled() else None
+
+    def _settle_g_step(self) -> None:
+        """Count the last G step as skipped if the GradScaler's scale dropped across it: the
+        scaler halves its scale exactly when it skips a step for inf/NaN gradients."""
+        if self._g_scale is not None:
+            if self._grad_scaler().get_scale() < self._g_scale:
+                self._skipped_g_steps += 1
+            self._g_scale = None
+
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         # Called after the AMP scaler has unscaled the gradients: the right place to clip.
+        self._settle_g_step()  # the previous optimizer step is done
         net = self._network_of[optimizer]
+        if net == "g" and (scaler := self._grad_scaler()) is not None:
+            self._g_scale = scaler.get_scale()
         max_norm = self.clip_grad_norm.get("generator" if net == "g" else "discriminator")
         if max_norm is None and not self._logging_now:
             return

@@ -19,6 +19,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ganopt.callbacks import Evaluation
@@ -139,7 +140,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         for logger in loggers:
-            logger.log_hyperparams(summary, metrics=final, step=module.generator_steps)
+            if isinstance(logger, TensorBoardLogger):  # the HParams tab pairs them with metrics
+                logger.log_hyperparams(summary, metrics=final, step=module.generator_steps)
+            else:  # Logger.log_hyperparams(params) takes no metrics (CSVLogger raises)
+                logger.log_hyperparams(summary)
         log.info("Run directory: %s (metrics.json, checkpoints/, samples/)", output_dir)
         log.info("Watch it with: tensorboard --logdir %s", output_dir.parent)
     return metrics
