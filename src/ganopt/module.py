@@ -40,6 +40,7 @@ class GAN(L.LightningModule):
         config: dict[str, Any] | None = None,
         regularizers: dict[str, Regularizer] | list[Regularizer] | None = None,
         ema: EMA | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -52,6 +53,7 @@ class GAN(L.LightningModule):
         self.config = config  # the resolved run config, stored in checkpoints for scripts
         self.regularizers = as_named(regularizers)  # {name: penalty and/or D-step hook}
         self.ema = ema  # averaged generator: what sample() uses when set
+        self.channels_last = channels_last  # conv networks and image batches in NHWC layout
         self.generator_steps = 0  # generator updates done: the training length unit
         self.iterations = 0  # batches trained on: where the data stream resumes
         self._stats: dict[str, Tensor] = {}
@@ -121,6 +123,12 @@ class GAN(L.LightningModule):
             self.log_training_state(d_loss, g_loss)
         if self.generator_steps >= self.steps:
             self.trainer.should_stop = True
+
+    def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Tensor:
+        # With channels_last networks (GPU convolutions), give them channels_last images too.
+        if self.channels_last and batch.dim() == 4:
+            return batch.contiguous(memory_format=torch.channels_last)
+        return batch
 
     def on_train_start(self) -> None:
         # DDP: every rank was seeded alike (and a resumed run gives every rank rank 0's RNG

@@ -83,7 +83,14 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
             config=OmegaConf.to_container(cfg, resolve=True),
             regularizers=instantiate(cfg.get("regularizer") or {}),
             ema=EMA(generator, cfg.ema.decay, cfg.ema.start) if cfg.ema.decay else None,
+            channels_last=bool(cfg.get("channels_last")),
         )
+    if cfg.get("compile"):  # in place: state_dict keys stay free of torch.compile's _orig_mod.
+        backend = "inductor" if cfg.compile is True else str(cfg.compile)
+        module.generator.compile(backend=backend)
+        module.discriminator.compile(backend=backend)
+    if module.channels_last:
+        module.to(memory_format=torch.channels_last)
     return datamodule, module
 
 
