@@ -104,6 +104,8 @@ class GAN(L.LightningModule):
 
     def training_step(self, real: Tensor) -> None:
         opt_g, opt_d = self.optimizers()
+        if self.channels_last:  # NHWC images for NHWC conv networks
+            real = real.contiguous(memory_format=torch.channels_last)
         self._logging_now = self._crosses_log_step()
         d_loss, g_loss = self.update(
             self.player(opt_d, lambda: self.d_loss(real)),
@@ -123,12 +125,6 @@ class GAN(L.LightningModule):
             self.log_training_state(d_loss, g_loss)
         if self.generator_steps >= self.steps:
             self.trainer.should_stop = True
-
-    def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Tensor:
-        # With channels_last networks (GPU convolutions), give them channels_last images too.
-        if self.channels_last and batch.dim() == 4:
-            return batch.contiguous(memory_format=torch.channels_last)
-        return batch
 
     def on_train_start(self) -> None:
         # DDP: every rank was seeded alike (and a resumed run gives every rank rank 0's RNG
