@@ -151,6 +151,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 logger.log_hyperparams(summary, metrics=final, step=module.generator_steps)
             else:  # Logger.log_hyperparams(params) takes no metrics (CSVLogger raises)
                 logger.log_hyperparams(summary)
+            logger.finalize("success")  # Lightning closed it after fit; logging reopened it
         log.info("Run directory: %s (metrics.json, checkpoints/, samples/)", output_dir)
         log.info("Watch it with: tensorboard --logdir %s", output_dir.parent)
     return metrics

@@ -1,0 +1,519 @@
+"""How much does ganopt's training path cost over a hand-written PyTorch loop doing the same work?
+
+Two measurements of steady-state generator steps per second, interleaved in one process:
+
+(a) ``full``: the real :func:`ganopt.train.train` on a config composed from ``conf/`` exactly as
+    ``python scripts/train.py`` composes it (default callbacks, TensorBoard logger, progress bar),
+    with one extra callback, :class:`StepTimer`, appended to read the clock;
+(b) ``hand``: a minimal loop with the same networks, optimizers, losses, batch stream, seed,
+    ``requires_grad`` toggling, device and precision, and nothing else. It runs as a script
+    without Lightning and Hydra would: it calls the loss functions themselves (not Hydra's
+    policy-checking partials) and without the NVML variable that importing Lightning sets.
+
+Both are timed from the end of generator step ``warmup`` to the end of the last step, so setup,
+the first (slow) steps and the end-of-training callbacks are outside the window. Rounds alternate
+(a, b, a, b, ...) and the ratio (a)/(b) is taken within each round, so a machine whose load drifts
+affects both sides of a ratio alike. ``python scripts/benchmark.py --help`` runs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from ganopt.config import register_resolvers
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+# The data/model pairs of the issue; the optimizer is Adam for both (the default).
+CASES: dict[str, list[str]] = {
+    "grid_mlp": ["data=gaussians_grid", "model=mlp", "optimizer=adam"],
+    "digits_dcgan": ["data=digits", "model=dcgan", "optimizer=adam"],
+}
+# Enough timed steps for a few seconds per run on a 2-core CPU, and fewer than the default
+# checkpoint/sample/evaluation cadence (500), so the window holds only per-step work.
+DEFAULT_STEPS = {"grid_mlp": 300, "digits_dcgan": 60}
+DEFAULT_WARMUP = {"grid_mlp": 30, "digits_dcgan": 10}
+TARGETS = {"grid_mlp": 0.90, "digits_dcgan": 0.97}  # on CPU, from the issue
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
+
+_TIMERS: dict[int, StepTimer] = {}
+_timer_ids = itertools.count()
+
+
+# ---- configuration ---------------------------------------------------------------------------
+def compose_config(
+    overrides: Sequence[str], output_dir: Path, config_dir: Path = CONF
+) -> DictConfig:
+    """The task config ``scripts/train.py`` would get for ``overrides``, run dir ``output_dir``.
+
+    The same steps as the test suite's ``compose_config``: Hydra's ``compose``, then the Hydra
+    config registered so ``${hydra:...}`` and the group choices resolve as in a real run.
+    """
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir.parent)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+def effective_precision(device: str, precision: str) -> str:
+    """Lightning runs ``16-mixed`` on a CPU as ``bf16-mixed`` (fp16 autocast is GPU-only); the
+    hand loop must do the same to do the same work."""
+    return "bf16-mixed" if device == "cpu" and precision == "16-mixed" else precision
+
+
+def case_overrides(case: str, steps: int, device: str, precision: str) -> list[str]:
+    if case not in CASES:
+        raise ValueError(f"unknown case {case!r}; choose one of {', '.join(CASES)}")
+    return [
+        *CASES[case],
+        f"steps={steps}",
+        f"trainer.accelerator={device}",
+        f"trainer.precision={precision}",
+    ]
+
+
+def check_hand_loop_matches(cfg: DictConfig) -> None:
+    """The hand loop implements one D then one G update, no extras: refuse configs it would not
+    reproduce, rather than compare different work."""
+    extras = {
+        "update": cfg["update"]["_target_"] != "ganopt.updates.Alternating",
+        "d_steps/g_steps": (cfg.d_steps, cfg.g_steps) != (1, 1),
+        "regularizer": bool(cfg.get("regularizer")),
+        "scheduler": any(v is not None for v in cfg.scheduler.values()),
+        "clip_grad_norm": any(v is not None for v in cfg.clip_grad_norm.values()),
+        "ema.decay": cfg.ema.decay is not None,
+        "ckpt_path": cfg.ckpt_path is not None,
+        "compile": bool(cfg.get("compile")),
+        "channels_last": bool(cfg.get("channels_last")),
+    }
+    differing = [key for key, differs in extras.items() if differs]
+    if differing:
+        raise ValueError(
+            f"the hand-written loop does not reproduce {', '.join(differing)}; benchmark the "
+            "default alternating D/G update without them"
+        )
+
+
+# ---- (a) the full ganopt path ------------------------------------------------------------------
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class StepTimer(L.Callback):
+    """Reads the clock at the end of generator step ``warmup`` and of the last step.
+
+    Appended after the default callbacks, so its batch-end hook runs after theirs and the window
+    holds every per-step cost of the default run. It synchronises the GPU at those two steps only.
+    Hydra builds it from the config, so it registers itself under ``key`` for the caller.
+    """
+
+    def __init__(self, key: int, warmup: int) -> None:
+        self.warmup = warmup
+        self.start: tuple[int, float] | None = None
+        self.end: tuple[int, float] | None = None
+        self.loggers: list[Any] = []
+        _TIMERS[key] = self
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.loggers = list(trainer.loggers)  # to close them before the temp run dir goes
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_: Any) -> None:
+        step = pl_module.generator_steps
+        if step == self.warmup:
+            _synchronize(pl_module.device)
+            self.start = (step, time.perf_counter())
+        elif step > self.warmup and trainer.should_stop:
+            _synchronize(pl_module.device)
+            self.end = (step, time.perf_counter())
+
+    def rate(self) -> float:
+        if self.start is None or self.end is None:
+            raise RuntimeError("the run ended before the timed window (steps <= warmup?)")
+        return (self.end[0] - self.start[0]) / (self.end[1] - self.start[1])
+
+
+@contextlib.contextmanager
+def quiet(enabled: bool = True) -> Iterator[None]:
+    """Keep the progress bar, Lightning's start-up messages and warnings out of the report.
+
+    The bar still formats and writes every refresh (to /dev/null), so its cost stays measured.
+    """
+    if not enabled:
+        yield
+        return
+    names = ("lightning.pytorch", "lightning.fabric", "ganopt")
+    levels = {name: logging.getLogger(name).level for name in names}
+    with (
+        open(os.devnull, "w") as sink,
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        for name in names:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+
+
+@dataclass
+class RunResult:
+    rate: float  # generator steps per second in the timed window
+    losses: tuple[float, float]  # (D, G) losses of the last step: both paths must agree
+
+
+def run_full(overrides: Sequence[str], warmup: int, verbose: bool = False) -> RunResult:
+    """(a): ``ganopt.train.train`` on the composed config plus a StepTimer, in a temp run dir."""
+    from ganopt.train import train  # imported late: scripts/benchmark.py --help stays fast
+
+    key = next(_timer_ids)
+    with tempfile.TemporaryDirectory(prefix="ganopt-bench-") as tmp:
+        cfg = compose_config(overrides, Path(tmp) / "run")
+        with open_dict(cfg):
+            cfg.callbacks["benchmark_timer"] = {
+                "_target_": f"{__name__}.StepTimer",
+                "key": key,
+                "warmup": warmup,
+            }
+        try:
+            with quiet(not verbose):
+                metrics = train(cfg)
+        finally:
+            timer = _TIMERS.pop(key, None)  # None: train() failed before building callbacks
+            # train() writes the hparams after fit, which reopens TensorBoard's writer and its
+            # flushing thread; close it while the run dir still exists.
+            for logger in timer.loggers if timer is not None else []:
+                logger.finalize("success")
+    assert timer is not None
+    return RunResult(timer.rate(), (metrics["loss/d"], metrics["loss/g"]))
+
+
+# ---- (b) the hand-written loop -------------------------------------------------------------------
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+@contextlib.contextmanager
+def plain_torch_environment() -> Iterator[None]:
+    """The process environment of a PyTorch script that does not import Lightning.
+
+    Importing Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` for the whole process; with it,
+    until CUDA is initialised, every ``torch.cuda.is_available()`` probes NVML again, and torch's
+    Adam/RMSprop/... call it in every ``step()``. That is a cost of the Lightning path on CPU, so
+    the hand loop runs without it.
+    """
+    saved = os.environ.pop(NVML_CHECK, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[NVML_CHECK] = saved
+
+
+def plain_function(fn: Any) -> Any:
+    """The function behind a Hydra ``_partial_`` object. Hydra 1.3.8 returns a partial subclass
+    that re-checks its target policy on every call (~0.4 ms), a cost a hand-written loop calling
+    ``ganopt.losses.nonsaturating_d`` does not pay."""
+    if isinstance(fn, functools.partial):
+        return (
+            functools.partial(fn.func, *fn.args, **fn.keywords)
+            if fn.args or fn.keywords
+            else fn.func
+        )
+    return fn
+
+
+def _set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
+    for param in params:
+        param.requires_grad_(flag)
+
+
+def run_hand(cfg: DictConfig, warmup: int) -> RunResult:
+    """(b): the same work as ``train(cfg)`` in plain PyTorch, without logging or callbacks.
+
+    Seeded and built in the same order as :func:`ganopt.train.build` (data, G, D), so on a CPU
+    it draws the same weights, noise and batches and ends with the same losses as (a).
+    """
+    check_hand_loop_matches(cfg)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
+    device = torch.device("cpu" if cfg.trainer.accelerator == "cpu" else "cuda")
+    precision = effective_precision(device.type, str(cfg.trainer.precision))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    generator = instantiate(cfg.model.generator, shape=datamodule.shape).to(device)
+    discriminator = instantiate(cfg.model.discriminator, shape=datamodule.shape).to(device)
+    loss = instantiate(cfg.loss)  # e.g. ganopt.losses.nonsaturating_d / nonsaturating_g
+    d_loss_fn, g_loss_fn = plain_function(loss.discriminator), plain_function(loss.generator)
+    factories = instantiate(cfg.optimizer)
+    opt_g = factories["generator"](generator.parameters())
+    opt_d = factories["discriminator"](discriminator.parameters())
+    g_params, d_params = list(generator.parameters()), list(discriminator.parameters())
+    generator.train()
+    discriminator.train()
+
+    scaler = torch.amp.GradScaler(device.type) if precision == "16-mixed" else None
+    if precision == "32-true":
+        autocast: AbstractContextManager = nullcontext()
+    else:  # as Lightning's MixedPrecision plugin: autocast around the whole training step
+        dtype = torch.bfloat16 if precision == "bf16-mixed" else torch.float16
+        autocast = torch.autocast(device.type, dtype=dtype, cache_enabled=False)
+
+    def backward_and_step(value: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        if scaler is None:
+            value.backward()
+            optimizer.step()
+        else:  # one scaler for both networks, updated after each step, as Lightning does
+            scaler.scale(value).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+    if cfg.steps <= warmup:
+        raise RuntimeError("the run ended before the timed window (steps <= warmup?)")
+    latent_dim = generator.latent_dim
+    start = (0, 0.0)
+    for index in range(cfg.steps):
+        real = datamodule.make_batch(index).to(device, non_blocking=True)
+        n = len(real)
+        with autocast:
+            _set_requires_grad(g_params, False)  # D update: only D's parameters get gradients
+            opt_d.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                fake = generator(torch.randn(n, latent_dim, device=device))
+            d_loss = d_loss_fn(discriminator(real), discriminator(fake))
+            backward_and_step(d_loss, opt_d)
+            _set_requires_grad(g_params, True)
+
+            _set_requires_grad(d_params, False)  # G update: D's weights get no gradient
+            opt_g.zero_grad(set_to_none=True)
+            g_loss = g_loss_fn(discriminator(generator(torch.randn(n, latent_dim, device=device))))
+            backward_and_step(g_loss, opt_g)
+            _set_requires_grad(d_params, True)
+        step = index + 1
+        if step == warmup:
+            _synchronize(device)
+            start = (step, time.perf_counter())
+    _synchronize(device)
+    rate = (cfg.steps - start[0]) / (time.perf_counter() - start[1])
+    return RunResult(rate, (d_loss.item(), g_loss.item()))
+
+
+def run_hand_from_overrides(overrides: Sequence[str], warmup: int) -> RunResult:
+    with tempfile.TemporaryDirectory(prefix="ganopt-bench-") as tmp:
+        cfg = compose_config(overrides, Path(tmp) / "run")
+        with plain_torch_environment():
+            return run_hand(cfg, warmup)
+
+
+# ---- rounds and the report -----------------------------------------------------------------------
+@dataclass
+class CaseReport:
+    case: str
+    overrides: list[str]
+    steps: int
+    warmup: int
+    batch_size: int
+    full: list[float] = field(default_factory=list)  # (a) steps/s per round
+    hand: list[float] = field(default_factory=list)  # (b) steps/s per round
+    max_loss_difference: float = 0.0  # |(a) - (b)| of the last step's losses, over rounds
+
+    @property
+    def ratios(self) -> list[float]:
+        return [a / b for a, b in zip(self.full, self.hand, strict=True)]
+
+    @property
+    def overheads_ms(self) -> list[float]:
+        """Extra milliseconds per generator step of (a) over (b): the overhead itself, which
+        does not shrink or grow with the size of the networks as the ratio does."""
+        return [1e3 * (1 / a - 1 / b) for a, b in zip(self.full, self.hand, strict=True)]
+
+    @property
+    def ratio_summary(self) -> tuple[float, float, float]:
+        """(min, median, max) of the per-round ratios."""
+        ratios = self.ratios
+        return min(ratios), statistics.median(ratios), max(ratios)
+
+
+def benchmark_case(
+    case: str,
+    rounds: int = 5,
+    steps: int | None = None,
+    warmup: int | None = None,
+    device: str = "cpu",
+    precision: str = "32-true",
+    threads: int | None = None,
+    extra_overrides: Sequence[str] = (),
+    verbose: bool = False,
+) -> CaseReport:
+    """Alternate (a) and (b) ``rounds`` times on one case; the rates and ratios per round."""
+    steps = steps or DEFAULT_STEPS.get(case, 200)
+    warmup = DEFAULT_WARMUP.get(case, 20) if warmup is None else warmup
+    if not 0 < warmup < steps:
+        raise ValueError(f"need 0 < warmup < steps, got warmup={warmup}, steps={steps}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    if threads:
+        torch.set_num_threads(threads)
+    overrides = case_overrides(case, steps, device, precision)
+    if threads:
+        overrides.append(f"threads={threads}")
+    overrides += list(extra_overrides)
+    with tempfile.TemporaryDirectory(prefix="ganopt-bench-") as tmp:
+        cfg = compose_config(overrides, Path(tmp) / "run")
+        check_hand_loop_matches(cfg)
+        batch_size = int(cfg.data.batch_size)
+    report = CaseReport(case, overrides, steps, warmup, batch_size)
+    for _ in range(rounds):
+        full = run_full(overrides, warmup, verbose)
+        hand = run_hand_from_overrides(overrides, warmup)
+        report.full.append(full.rate)
+        report.hand.append(hand.rate)
+        difference = max(abs(a - b) for a, b in zip(full.losses, hand.losses, strict=True))
+        report.max_loss_difference = max(report.max_loss_difference, difference)
+    return report
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # not on every platform
+        return "n/a"
+
+
+def machine_facts(device: str, precision: str) -> list[str]:
+    if device == "cuda" and torch.cuda.is_available():
+        where = f"cuda ({torch.cuda.get_device_name()})"
+    else:
+        where = f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs)"
+    effective = effective_precision(device, precision)
+    shown = precision if effective == precision else f"{precision} (run as {effective})"
+    return [
+        f"python {platform.python_version()}, torch {torch.__version__}, lightning {L.__version__}",
+        f"device {where}, torch threads {torch.get_num_threads()}, "
+        f"interop threads {torch.get_num_interop_threads()}, precision {shown}",
+    ]
+
+
+def format_case(report: CaseReport, device: str) -> list[str]:
+    timed = report.steps - report.warmup
+    lines = [
+        f"case {report.case}: {' '.join(report.overrides)}",
+        f"  batch {report.batch_size}, {report.steps} generator steps per run, warm-up "
+        f"{report.warmup}, timed {timed} steps; steps/s:",
+        f"  {'round':>5}  {'(a) ganopt':>10}  {'(b) hand':>10}  {'(a)/(b)':>7}  "
+        f"{'(a)-(b) ms/step':>15}",
+    ]
+    rows = zip(report.full, report.hand, report.ratios, report.overheads_ms, strict=True)
+    for i, (a, b, ratio, extra) in enumerate(rows, 1):
+        lines.append(f"  {i:>5}  {a:>10.2f}  {b:>10.2f}  {ratio:>7.3f}  {extra:>15.3f}")
+    low, mid, high = report.ratio_summary
+    lines.append(f"  ratio (a)/(b): min {low:.3f}  median {mid:.3f}  max {high:.3f}")
+    extra = statistics.median(report.overheads_ms)
+    lines.append(f"  overhead of (a) per generator step: median {extra:.3f} ms")
+    target = TARGETS.get(report.case)
+    if target is not None:
+        verdict = "met" if mid >= target else "NOT met"
+        note = "" if device == "cpu" else " (the target is for CPU)"
+        lines.append(f"  target median >= {target:.2f}: {verdict}{note}")
+    same = "identical" if report.max_loss_difference == 0 else "differ"
+    lines.append(
+        f"  last-step losses of (a) and (b): {same} "
+        f"(max |difference| {report.max_loss_difference:.2e}; equal on CPU = same work)"
+    )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Steady-state generator steps/s of ganopt's full training path (a) against "
+        "a hand-written PyTorch loop doing the same work (b), interleaved over rounds.",
+    )
+    parser.add_argument("--case", choices=[*CASES, "all"], default="all")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, help="generator steps per run (default per case)")
+    parser.add_argument("--warmup", type=int, help="untimed first steps (default per case)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--precision", choices=PRECISIONS, default="32-true")
+    parser.add_argument("--threads", type=int, help="torch threads for both (default: torch's)")
+    parser.add_argument("--verbose", action="store_true", help="show Lightning's output")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="extra Hydra overrides for both paths, e.g. model.generator.hidden=128 logger=none",
+    )
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cases = list(CASES) if args.case == "all" else [args.case]
+
+    print("ganopt benchmark: (a) ganopt.train.train vs (b) a hand-written loop, generator steps/s")
+    for line in machine_facts(args.device, args.precision):
+        print(line)
+    print(f"load average (1, 5, 15 min) at start: {load_average()}")
+    print(
+        "(b) calls ganopt.losses directly and runs without PYTORCH_NVML_BASED_CUDA_CHECK (set "
+        "by importing Lightning), as a PyTorch script would"
+    )
+    busy = hasattr(os, "getloadavg") and os.getloadavg()[0] > (os.cpu_count() or 1) - 0.5
+    if busy and torch.get_num_threads() > 1:
+        print(
+            "note: the machine is busy; with several torch threads the timings swing widely "
+            "(threads wait for each other): --threads 1 gives steadier ratios"
+        )
+    sys.stdout.flush()
+    for case in cases:
+        report = benchmark_case(
+            case,
+            rounds=args.rounds,
+            steps=args.steps,
+            warmup=args.warmup,
+            device=args.device,
+            precision=args.precision,
+            threads=args.threads,
+            extra_overrides=args.overrides,
+            verbose=args.verbose,
+        )
+        print()
+        print("\n".join(format_case(report, args.device)))
+        print(f"  load average after this case: {load_average()}")
+        sys.stdout.flush()
+    return 0
