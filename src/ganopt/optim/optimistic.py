@@ -20,17 +20,14 @@ from ganopt.optim._common import adam_defaults, adam_direction, gradient, sgd_de
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 
-class OptimisticSGD(Optimizer):
-    """Optimistic gradient descent ("ogd"): ``θ ← θ − 2η·gₜ + η·gₜ₋₁``.
-
-    The previous gradient is kept per parameter (zero before the first step), so the first step
-    is ``θ − 2η·g₁``.
-    """
+class _Optimistic(Optimizer):
+    """``θ ← θ − 2η·uₜ + η·uₜ₋₁`` for a direction ``u`` given by the subclass; the previous
+    direction is kept per parameter and is zero before the first step."""
 
     gradient_evaluations = 1
 
-    def __init__(self, params: Params, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
-        super().__init__(params, sgd_defaults(lr, weight_decay))
+    def _direction(self, p: Tensor, group: dict[str, Any]) -> Tensor:
+        raise NotImplementedError
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -43,25 +40,31 @@ class OptimisticSGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = gradient(p, group["weight_decay"])
                 state = self.state[p]
-                p.add_(g, alpha=-2 * lr)
-                if "previous_grad" in state:
-                    p.add_(state["previous_grad"], alpha=lr)
-                    state["previous_grad"].copy_(g)
-                else:
-                    state["previous_grad"] = g.clone(memory_format=torch.preserve_format)
+                direction = self._direction(p, group)
+                p.add_(direction, alpha=-2 * lr)
+                if "previous_direction" in state:
+                    p.add_(state["previous_direction"], alpha=lr)
+                state["previous_direction"] = direction.clone(memory_format=torch.preserve_format)
         return loss
 
 
-class OptimisticAdam(Optimizer):
+class OptimisticSGD(_Optimistic):
+    """Optimistic gradient descent ("ogd"): ``θ ← θ − 2η·gₜ + η·gₜ₋₁``, so the first step is
+    ``θ − 2η·g₁``."""
+
+    def __init__(self, params: Params, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+        super().__init__(params, sgd_defaults(lr, weight_decay))
+
+    def _direction(self, p: Tensor, group: dict[str, Any]) -> Tensor:
+        return gradient(p, group["weight_decay"])
+
+
+class OptimisticAdam(_Optimistic):
     """Optimistic Adam (Daskalakis et al. 2018): Adam's normalised step, used optimistically.
 
-    ``θ ← θ − 2η·m̂ₜ/(√v̂ₜ+ε) + η·m̂ₜ₋₁/(√v̂ₜ₋₁+ε)``; the previous normalised step is kept per
-    parameter and is zero on the first step. Moments and bias correction are Adam's.
+    ``θ ← θ − 2η·m̂ₜ/(√v̂ₜ+ε) + η·m̂ₜ₋₁/(√v̂ₜ₋₁+ε)``. Moments and bias correction are Adam's.
     """
-
-    gradient_evaluations = 1
 
     def __init__(
         self,
@@ -73,23 +76,7 @@ class OptimisticAdam(Optimizer):
     ) -> None:
         super().__init__(params, adam_defaults(lr, betas, eps, weight_decay))
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr = group["lr"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                direction = adam_direction(
-                    state, gradient(p, group["weight_decay"]), group["betas"], group["eps"]
-                )
-                p.add_(direction, alpha=-2 * lr)
-                if "previous_direction" in state:
-                    p.add_(state["previous_direction"], alpha=lr)
-                state["previous_direction"] = direction
-        return loss
+    def _direction(self, p: Tensor, group: dict[str, Any]) -> Tensor:
+        return adam_direction(
+            self.state[p], gradient(p, group["weight_decay"]), group["betas"], group["eps"]
+        )
