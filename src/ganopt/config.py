@@ -31,11 +31,11 @@ def learning_rates(node: Any, key: str = "optimizer") -> Iterator[tuple[str, Any
 
 
 def validate(cfg: DictConfig) -> None:
-    for key in ("steps", "d_steps", "g_steps", "log_every_n_steps"):
+    for key in ("steps", "log_every_n_steps"):  # d_steps/g_steps: the update scheme checks them
         if not _is_positive_int(cfg.get(key)):
             raise ConfigError(
                 f"{key}={cfg.get(key)!r} is not allowed: it must be a whole number >= 1 "
-                f"(steps counts generator updates; d_steps/g_steps are updates per batch)."
+                f"(steps counts generator updates)."
             )
     if not isinstance(cfg.get("seed"), int):
         raise ConfigError(
