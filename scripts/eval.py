@@ -16,20 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from ganopt.checkpoint import (
-    Arg,
     CheckpointError,
-    check_positive,
     choose_generator,
     evaluation_callback,
     generate,
     latents,
     load_gan,
-    parse_args,
-    resolve_device,
     run_dir,
-    usage,
 )
 from ganopt.errors import ConfigError
+from ganopt.script_args import Arg, check_positive, parse_args, resolve_device, usage
 
 PROG = "eval.py"
 SUMMARY = (

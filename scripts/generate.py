@@ -18,21 +18,16 @@ from torch import Tensor
 
 from ganopt.checkpoint import (
     INTERPOLATIONS,
-    Arg,
-    CheckpointError,
-    check_positive,
     choose_generator,
     generate,
     grid_columns,
     interpolation_latents,
     latents,
     load_gan,
-    parse_args,
-    resolve_device,
     run_dir,
-    usage,
 )
 from ganopt.errors import ConfigError
+from ganopt.script_args import Arg, check_positive, parse_args, resolve_device, usage
 
 PROG = "generate.py"
 SUMMARY = (
@@ -57,17 +52,17 @@ def check(values: dict[str, Any]) -> None:
     check_positive(values, "n", "rows")
     frames = values["interpolate"]
     if frames < 0 or frames == 1:
-        raise CheckpointError(
+        raise ConfigError(
             f"interpolate={frames} is not allowed: give the number of frames per row (>= 2, both "
             "ends included), or 0 for no interpolation strip."
         )
     if values["interpolation"] not in INTERPOLATIONS:
-        raise CheckpointError(
+        raise ConfigError(
             f"interpolation={values['interpolation']} is not allowed: use "
             f"{' or '.join(INTERPOLATIONS)}."
         )
     if values["out"] is not None and Path(values["out"]).suffix.lower() != ".png":
-        raise CheckpointError(f"out={values['out']} is not allowed: give a path ending in .png.")
+        raise ConfigError(f"out={values['out']} is not allowed: give a path ending in .png.")
 
 
 def save_picture(

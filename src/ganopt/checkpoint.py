@@ -3,17 +3,15 @@
 A ganopt checkpoint stores the resolved run config (``checkpoint["ganopt"]["config"]``), so the
 networks are rebuilt exactly as training built them (``ganopt.train.build``) and the weights
 loaded into them: no config file, no Hydra and no data set on disk are needed to draw samples.
-Everything a user can get wrong (no file, not a checkpoint, another program's checkpoint, an
-unknown argument) is a ``CheckpointError`` whose message the scripts print in one paragraph
-with exit status 2.
+Everything a user can get wrong (no file, not a checkpoint, another program's checkpoint) is a
+``CheckpointError`` whose message the scripts print in one paragraph with exit status 2.
 
 Sampling follows the evaluation callback exactly (latents from a seeded CPU generator, the
 network in eval mode), so ``eval.py`` with the stored ``n_samples`` and seed reproduces the
 training run's final metrics.
 
 Only torch and OmegaConf are imported up front; Lightning, Hydra and the callbacks (seconds of
-imports) are imported when a checkpoint is rebuilt, so ``--help`` and argument mistakes answer
-at once.
+imports) are imported only when a checkpoint is rebuilt.
 """
 
 from __future__ import annotations
@@ -21,8 +19,7 @@ from __future__ import annotations
 import math
 import pickle
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -30,7 +27,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from ganopt.errors import ConfigError
+from ganopt.errors import ConfigError, one_line
+from ganopt.script_args import EXAMPLE_CKPT
 
 if TYPE_CHECKING:
     import lightning as L
@@ -38,17 +36,9 @@ if TYPE_CHECKING:
     from ganopt.callbacks import Evaluation
     from ganopt.module import GAN
 
-EXAMPLE_CKPT = "logs/train/runs/<date>/checkpoints/last.ckpt"
-
 
 class CheckpointError(ConfigError):
-    """A checkpoint or script argument the user can fix; scripts print it and exit with 2."""
-
-
-def one_line(error: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line and at most ``limit`` characters (torch's span many)."""
-    text = " ".join(str(error).split()).rstrip(".:") or type(error).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """A checkpoint the user can fix (missing, foreign, damaged); scripts print it, exit with 2."""
 
 
 class LoadedGAN(NamedTuple):
@@ -253,97 +243,6 @@ def evaluation_callback(config: DictConfig, **overrides: Any) -> Evaluation:
         **given,
     }
     return Evaluation(**settings)
-
-
-# ---- command-line arguments: Hydra-style key=value, without Hydra's run directory -------------
-@dataclass(frozen=True)
-class Arg:
-    """One ``key=value`` argument: its type, default (None: unset) and one line of help."""
-
-    type: type
-    default: Any
-    help: str
-
-
-TRUE, FALSE, NULL = {"true", "yes", "1"}, {"false", "no", "0"}, {"null", "none", "~"}
-TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a value"}
-
-
-def _convert(key: str, text: str, arg: Arg) -> Any:
-    if text.lower() in NULL:
-        return None
-    try:
-        if arg.type is bool:
-            if text.lower() not in TRUE | FALSE:
-                raise ValueError(text)
-            return text.lower() in TRUE
-        return arg.type(text)
-    except ValueError:
-        raise CheckpointError(
-            f"{key}={text} is not allowed: {key} takes {TYPE_WORDS.get(arg.type, 'a value')} "
-            f"({arg.help})."
-        ) from None
-
-
-def usage(prog: str, args: dict[str, Arg], summary: str) -> str:
-    lines = [f"usage: python scripts/{prog} ckpt_path=<last.ckpt> [key=value ...]", "", summary, ""]
-    width = max(len(key) for key in args) + 2
-    for key, arg in args.items():
-        shown = str(arg.default).lower() if isinstance(arg.default, bool) else arg.default
-        default = "" if arg.default is None else f" (default: {shown})"
-        lines.append(f"  {key:<{width}}{arg.help}{default}")
-    return "\n".join(lines)
-
-
-def parse_args(prog: str, args: dict[str, Arg], argv: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` arguments as a dict of every key (defaults filled in, values typed).
-
-    Hydra's syntax, so the scripts feel like scripts/train.py, but no Hydra app: a script that
-    only reads a checkpoint should not create a run directory. ``ckpt_path`` is required.
-    """
-    values = {key: arg.default for key, arg in args.items()}
-    for item in argv:
-        key, sep, text = item.partition("=")
-        if not sep or key not in args:
-            known = ", ".join(f"{k}=" for k in args)
-            what = f"unknown argument {key}" if sep else "an argument without '='"
-            raise CheckpointError(
-                f"{what} ({item!r}): {prog} takes key=value arguments, e.g. ckpt_path=<path>; "
-                f"known keys are {known} (python scripts/{prog} --help describes them)."
-            )
-        values[key] = _convert(key, text, args[key])
-    if values.get("ckpt_path") is None:
-        raise CheckpointError(
-            f"ckpt_path is missing: {prog} needs the checkpoint of a training run, e.g. "
-            f"python scripts/{prog} ckpt_path={EXAMPLE_CKPT}."
-        )
-    return values
-
-
-def check_positive(values: dict[str, Any], *keys: str, minimum: int = 1) -> None:
-    """A ConfigError naming the key when a count is below ``minimum``."""
-    for key in keys:
-        value = values.get(key)
-        if value is not None and value < minimum:
-            raise CheckpointError(f"{key}={value} is not allowed: use a whole number >= {minimum}.")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when available, else the CPU; a CUDA request without CUDA is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise CheckpointError(
-            f"device={name} is not allowed: use auto, cpu, cuda or cuda:<index>."
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CheckpointError(
-            f"device={name}, but torch sees no CUDA device here; use device=cpu (checkpoints "
-            "trained on a GPU load on the CPU)."
-        )
-    return device
 
 
 def grid_columns(n: int) -> int:

@@ -9,8 +9,8 @@ from torch import Tensor
 from torchvision import datasets
 
 from ganopt.data.image_folder import IMAGE_SUFFIXES, ImageFolderDataModule
-from ganopt.data.images import one_line, shown
-from ganopt.errors import ConfigError
+from ganopt.data.images import shown
+from ganopt.errors import ConfigError, one_line
 
 log = logging.getLogger(__name__)
 

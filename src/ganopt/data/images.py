@@ -39,12 +39,6 @@ def resize_bytes(images: Tensor, resolution: int, chunk: int = 4096) -> Tensor:
     return out
 
 
-def one_line(error: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line (torchvision's span several), for a ConfigError."""
-    text = " ".join(str(error).split()).rstrip(".:") or type(error).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def shown(path: Path) -> str:
     """A path as the user wrote it, plus its absolute form when that differs."""
     absolute = path.absolute()

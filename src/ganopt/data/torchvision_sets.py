@@ -17,8 +17,8 @@ from torch import Tensor
 from torchvision import datasets
 
 from ganopt.data.base import TensorDataModule
-from ganopt.data.images import FETCH_HINT, one_line, resize_bytes, shown, to_float
-from ganopt.errors import ConfigError
+from ganopt.data.images import FETCH_HINT, resize_bytes, shown, to_float
+from ganopt.errors import ConfigError, one_line
 
 log = logging.getLogger(__name__)
 
