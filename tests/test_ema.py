@@ -1,4 +1,5 @@
-"""The EMA generator: averages parameters, copies buffers, warms up, resumes exactly."""
+"""The EMA generator: averages parameters, re-estimates BatchNorm statistics for the averaged
+weights, warms up, resumes exactly."""
 
 from __future__ import annotations
 
@@ -29,6 +30,45 @@ def test_ema_copies_during_warm_up_then_averages_parameters_and_copies_buffers()
     assert ema.network[0].weight.item() == pytest.approx(1.2)
     assert ema.network[1].running_mean.item() == 5.0  # buffers are copied, not averaged
     assert not any(p.requires_grad for p in ema.parameters())
+
+
+class Scale(nn.Module):
+    """z -> w * z, then BatchNorm: the statistics the averaged weight should have are known."""
+
+    latent_dim = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(1, 1, bias=False)
+        self.norm = nn.BatchNorm1d(1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.linear(z))
+
+
+def test_batchnorm_statistics_are_re_estimated_for_the_averaged_weights() -> None:
+    source = Scale()
+    ema = EMA(source, decay=0.5, start=0, calibration_batches=3, calibration_batch_size=100)
+    with torch.no_grad():
+        source.linear.weight.fill_(4.0)
+        source.norm.running_mean.fill_(7.0)  # the trained network's: wrong for the average
+    ema.update(source, step=1)  # weight 0.5 * w0 + 0.5 * 4
+    weight = ema.network.linear.weight.item()
+    assert ema.network.norm.running_mean.item() == 7.0 and not ema.calibrated
+
+    rng = torch.get_rng_state()
+    ema.eval()(torch.zeros(2, 1))
+    assert torch.equal(torch.get_rng_state(), rng)  # seeded codes of its own
+    generator = torch.Generator().manual_seed(0)
+    batches = torch.stack([torch.randn(100, generator=generator) for _ in range(3)]) * weight
+    norm = ema.network.norm
+    assert norm.running_mean.item() == pytest.approx(batches.mean().item(), rel=1e-5)
+    assert norm.running_var.item() == pytest.approx(batches.var(1).mean().item(), rel=1e-5)
+    assert ema.calibrated and not norm.training and norm.momentum == 0.1  # restored
+
+    calibrated = norm.running_mean.clone()
+    ema(torch.zeros(2, 1))  # no update since: the statistics are kept
+    assert torch.equal(norm.running_mean, calibrated)
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
