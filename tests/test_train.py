@@ -166,3 +166,15 @@ def test_csv_logger_run_writes_metrics(make_cfg) -> None:
     train(cfg)
     assert (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").is_file()
     assert (Path(cfg.paths.output_dir) / "csv" / "hparams.yaml").is_file()
+
+
+def test_progress_bar_counts_generator_steps_also_after_a_resume(make_cfg, capsys) -> None:
+    """A run resumed mid-epoch gets no epoch-start hook: the bar must still show the steps."""
+    with_bar = [o for o in FAST if "progress" not in o] + ["callbacks.progress.refresh_rate=1"]
+    first = make_cfg(*with_bar, *RING, "steps=3", "logger=none", run="first")
+    train(first)
+    assert "3/3" in capsys.readouterr().out  # Lightning's bars write to stdout
+    ckpt = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    train(make_cfg(*with_bar, *RING, "steps=6", "logger=none", f"ckpt_path={ckpt}", run="resumed"))
+    bar = capsys.readouterr().out.rsplit("\r", 1)[-1]
+    assert "6 generator steps" in bar and "6/6" in bar

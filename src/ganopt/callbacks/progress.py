@@ -12,13 +12,26 @@ from ganopt.callbacks.schedule import EveryNSteps
 
 class StepProgressBar(TQDMProgressBar):
     """A tqdm bar whose total is the run's generator steps (the default bar counts batches of
-    an endless stream and has no total)."""
+    an endless stream and has no total).
+
+    Set at train start and again at each epoch start (Lightning's own reset): a run resumed in
+    the middle of an epoch gets no epoch-start hook. The bar starts at the resumed step, so
+    its rate counts this session's steps only.
+    """
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._count_generator_steps(pl_module)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
-        self.train_progress_bar.reset(total=pl_module.steps)
-        self.train_progress_bar.initial = pl_module.generator_steps
-        self.train_progress_bar.set_description(f"{pl_module.steps} generator steps")
+        self._count_generator_steps(pl_module)
+
+    def _count_generator_steps(self, pl_module: L.LightningModule) -> None:
+        bar = self.train_progress_bar
+        bar.reset(total=pl_module.steps)
+        bar.n = bar.last_print_n = bar.initial = pl_module.generator_steps
+        bar.set_description(f"{pl_module.steps} generator steps")
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
         bar = self.train_progress_bar
