@@ -70,6 +70,11 @@ def test_batchnorm_statistics_are_re_estimated_for_the_averaged_weights() -> Non
     ema(torch.zeros(2, 1))  # no update since: the statistics are kept
     assert torch.equal(norm.running_mean, calibrated)
 
+    uncalibrated = {**ema.state_dict(), "network.norm.running_mean": torch.full((1,), 7.0)}
+    ema.load_state_dict(uncalibrated)  # e.g. a checkpoint saved right after an update
+    ema(torch.zeros(2, 1))
+    assert torch.equal(norm.running_mean, calibrated)
+
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
 def test_bad_decay_is_a_config_error(decay: float) -> None:

@@ -43,6 +43,7 @@ class EMA(nn.Module):
         self.calibration_batches = calibration_batches
         self.calibration_batch_size = calibration_batch_size
         self.calibrated = False  # BatchNorm statistics fit the current weights
+        self.register_load_state_dict_post_hook(EMA._loaded)
 
     @property
     def latent_dim(self) -> int:
@@ -84,6 +85,9 @@ class EMA(nn.Module):
                     norm.train(training)
                     norm.momentum = momentum
         self.calibrated = True
+
+    def _loaded(self, _incompatible_keys: object) -> None:
+        self.calibrated = False  # a checkpoint may hold statistics copied before calibration
 
     def forward(self, z: Tensor) -> Tensor:
         if not self.training and not self.calibrated:
