@@ -8,6 +8,7 @@ import torch
 from conftest import options
 from hydra.utils import instantiate
 
+from ganopt.regularizers import R1Penalty
 from ganopt.train import build
 
 GROUPS = [
@@ -104,3 +105,10 @@ def test_multirun_folder_names_stay_short_and_flat() -> None:
     assert safe_dirname("optimizer=adam,seed=1") == "optimizer=adam,seed=1"
     assert "/" not in safe_dirname("data.root=/data/faces,seed=1")
     assert len(safe_dirname("optimizer.generator.lr=0.0001," * 20)) == 120
+
+
+def test_digits_quality_experiment_adds_lazy_r1_and_an_ema_generator(make_cfg) -> None:
+    _, module = build(make_cfg("experiment=dcgan_digits_r1_ema"))
+    (r1,) = module.regularizers.values()
+    assert isinstance(r1, R1Penalty) and (r1.gamma, r1.every) == (1.0, 16)
+    assert module.ema is not None and (module.ema.decay, module.ema.start) == (0.999, 1000)
