@@ -25,7 +25,7 @@ from ganopt.checkpoint import (
     run_dir,
 )
 from ganopt.errors import ConfigError
-from ganopt.script_args import Arg, check_positive, parse_args, resolve_device, usage
+from ganopt.script_args import Arg, check_positive, resolve_device, script_main
 
 PROG = "eval.py"
 SUMMARY = (
@@ -120,17 +120,8 @@ def run(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if {"-h", "--help"} & set(argv):
-        print(usage(PROG, ARGS, SUMMARY))
-        return 0
-    try:
-        values = parse_args(PROG, ARGS, argv)
-        result = run(values)
-    except ConfigError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+def evaluate_and_write(values: dict[str, Any]) -> int:
+    result = run(values)
     out = Path(values["out"]) if values["out"] else run_dir(values["ckpt_path"]) / "eval.json"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(result))
     print(f"{PROG}: wrote {out}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return script_main(PROG, ARGS, SUMMARY, evaluate_and_write, argv)
 
 
 if __name__ == "__main__":

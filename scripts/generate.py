@@ -27,7 +27,7 @@ from ganopt.checkpoint import (
     run_dir,
 )
 from ganopt.errors import ConfigError
-from ganopt.script_args import Arg, check_positive, parse_args, resolve_device, usage
+from ganopt.script_args import Arg, check_positive, resolve_device, script_main
 
 PROG = "generate.py"
 SUMMARY = (
@@ -143,17 +143,13 @@ def run(values: dict[str, Any]) -> list[Path]:
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if {"-h", "--help"} & set(argv):
-        print(usage(PROG, ARGS, SUMMARY))
-        return 0
-    try:
-        run(parse_args(PROG, ARGS, argv))
-    except ConfigError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+def write_files(values: dict[str, Any]) -> int:
+    run(values)  # prints each file it writes
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return script_main(PROG, ARGS, SUMMARY, write_files, argv)
 
 
 if __name__ == "__main__":

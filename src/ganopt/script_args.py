@@ -8,7 +8,8 @@ scripts print in one paragraph with exit status 2.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,3 +108,23 @@ def resolve_device(name: str) -> torch.device:
             "trained on a GPU load on the CPU)."
         )
     return device
+
+
+def script_main(
+    prog: str,
+    args: dict[str, Arg],
+    summary: str,
+    run: Callable[[dict[str, Any]], int],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """A checkpoint script's ``main``: ``--help``, parsing, then ``run(values)`` (its exit
+    status); a ConfigError from either is printed as one paragraph with exit status 2."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if {"-h", "--help"} & set(argv):
+        print(usage(prog, args, summary))
+        return 0
+    try:
+        return run(parse_args(prog, args, argv))
+    except ConfigError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
