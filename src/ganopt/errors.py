@@ -1,4 +1,5 @@
-"""The one exception type for user mistakes: scripts print its message instead of a traceback."""
+"""The one exception type for user mistakes (scripts print its message instead of a traceback),
+and how to quote a library's error inside one."""
 
 
 class ConfigError(ValueError):
