@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test lint format clean
+.PHONY: install train test lint format clean clean-venv delete-runs
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,5 +28,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src scripts tests
 	$(BIN)/ruff format src scripts tests
 
-clean:
-	rm -rf $(VENV) logs outputs multirun .pytest_cache .ruff_cache
+clean:  ## caches and build files only; runs and checkpoints under logs/ are kept
+	rm -rf .pytest_cache .ruff_cache src/*.egg-info
+	find src scripts tests -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-venv: clean  ## also the virtual environment (the next make target recreates it)
+	rm -rf $(VENV)
+
+delete-runs:  ## DELETES every run, checkpoint and sweep under logs/, outputs/ and multirun/
+	rm -rf logs outputs multirun

@@ -50,14 +50,15 @@ ARGS = {
 }
 
 
-# Training's config keys that messages from the data sets and metrics name, and ours.
-OUR_KEYS = {"metrics.inception_weights": "inception_weights=<path>", "data.root": "data_root=<dir>"}
+# Training's config keys that messages from the data sets and metrics name, and eval.py's own.
+OUR_KEYS = {"metrics.inception_weights=": "inception_weights=", "data.root=": "data_root="}
 
 
 def with_our_keys(message: str) -> str:
-    """A message from training's code, plus the eval.py arguments for the keys it names."""
-    ours = [arg for config_key, arg in OUR_KEYS.items() if f"{config_key}=" in message]
-    return f"{message} With eval.py, pass {' and '.join(ours)}." if ours else message
+    """A message from training's code, naming the eval.py arguments instead of its keys."""
+    for config_key, arg in OUR_KEYS.items():
+        message = message.replace(config_key, arg)
+    return message
 
 
 def table(result: dict[str, Any]) -> str:

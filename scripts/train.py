@@ -1,34 +1,48 @@
-"""Train a GAN: python scripts/train.py [hydra overrides], e.g. optimizer=rmsprop steps=2000."""
+"""Train a GAN: python scripts/train.py [hydra overrides], e.g. optimizer=rmsprop steps=2000.
+
+Exit status: 0 finished, 2 a mistake in the command line or config (nothing trained), 3 the run
+diverged, 4 a checkpoint could not be saved, 128 + N interrupted by signal N (130 Ctrl-C, 143
+SIGTERM); metrics.json says the same in its ``status``.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 import warnings
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from ganopt.config import register_resolvers
-from ganopt.errors import ConfigError
-from ganopt.train import train
+from ganopt.cli import exit_status, expand_resume, precheck
+from ganopt.config import register_resolvers, validate
+from ganopt.errors import EXIT_CONFIG_ERROR, ConfigError
 
 log = logging.getLogger("ganopt")
+CONF = Path(__file__).resolve().parents[1] / "conf"
 # Lightning 2.6 with torch >= 2.10 warns about its own use of torch's pytree API on every run.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    try:
+    with exit_status(cfg):
+        validate(cfg)  # before importing Lightning: a mistake answers in a second
+        from ganopt.train import train
+
         metrics = train(cfg)
-    except ConfigError as error:
-        log.error("Configuration error: %s", error)
-        sys.exit(2)
     # A sweeper that optimises (e.g. Optuna) reads this value; `optimized_metric=eval/modes`.
     return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
 
 
 if __name__ == "__main__":
     register_resolvers()
+    try:
+        sys.argv[1:] = expand_resume(sys.argv[1:])  # ckpt_path=<file> alone continues its run
+        precheck(sys.argv[1:], CONF)
+    except ConfigError as error:
+        logging.basicConfig(format="[%(levelname)s] %(message)s")
+        log.error("Configuration error: %s", error)
+        sys.exit(EXIT_CONFIG_ERROR)
     main()

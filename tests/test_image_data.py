@@ -288,6 +288,19 @@ def test_corrupt_image_is_named_at_scan(make_cfg, tmp_path: Path) -> None:
         dm.setup("fit")
 
 
+def test_image_with_a_valid_header_and_a_broken_body_is_named_at_scan(
+    make_cfg, tmp_path: Path
+) -> None:
+    root = write_image_folder(tmp_path / "images", per_class=4)
+    good = sorted((root / "cat").glob("*.png"))[0]
+    data = good.read_bytes()
+    (root / "cat" / "cut.png").write_bytes(data[: len(data) // 2])  # header intact, body cut
+    overrides = ["data=image_folder", f"data.root={root}", "data.batch_size=4"]
+    dm = datamodule(make_cfg, *overrides, "data.num_workers=2")
+    with pytest.raises(ConfigError, match=r"Cannot read image .*cat/cut\.png"):
+        dm.setup("fit")
+
+
 def test_corrupt_image_found_by_a_worker_is_named_without_traceback(
     make_cfg, tmp_path: Path
 ) -> None:

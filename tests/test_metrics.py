@@ -131,7 +131,9 @@ def test_fcd_separates_real_digits_from_noise_and_collapse(
     assert real["eval/confidence"] > 0.9
     assert noisy["eval/fcd"] > 30 * reference
     assert collapsed["eval/fcd"] > 30 * reference
-    assert collapsed["eval/class_entropy"] < 0.3 and collapsed["eval/classes"] <= 2
+    # 1 % of the 182 ones is 2 samples: a couple of misread ones count as a class (3 classes
+    # measured with torch 2.14.1, 2 with earlier versions); a collapse is still far from 10.
+    assert collapsed["eval/class_entropy"] < 0.3 and collapsed["eval/classes"] <= 3
 
 
 def test_classifier_metrics_leave_the_global_rng_alone(

@@ -9,6 +9,7 @@ import torch
 from conftest import FAST, TINY_DCGAN, TINY_MLP
 from test_train import scalars
 
+from ganopt.errors import ConfigError
 from ganopt.train import train
 
 
@@ -62,10 +63,12 @@ def test_resumed_run_matches_uninterrupted_run(make_cfg, setup: list[str]) -> No
         assert [v for s, v in logged_a[tag] if s > 4] == [v for s, v in logged_b[tag] if s > 4]
 
 
-def test_resume_with_no_steps_left_trains_nothing(make_cfg) -> None:
+def test_resume_with_no_steps_left_says_steps_is_the_new_total(make_cfg) -> None:
     common = [*FAST, "data=gaussians_ring", "model=mlp", *TINY_MLP]
     first = make_cfg(*common, "steps=4", run="first")
     train(first)
     ckpt = Path(first.paths.output_dir) / "checkpoints/last.ckpt"
     again = make_cfg(*common, "steps=4", f"ckpt_path={ckpt}", run="again")
-    assert train(again)["generator_steps"] == 4
+    with pytest.raises(ConfigError, match=r"reached generator step 4, and steps is the new total"):
+        train(again)
+    assert not Path(again.paths.output_dir).exists()

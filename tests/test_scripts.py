@@ -209,7 +209,7 @@ def test_eval_reads_the_data_set_from_data_root(make_cfg, tmp_path: Path, capsys
     assert load_gan(ckpt, data_root=str(tmp_path)).datamodule.root == tmp_path
     assert eval_script.main([f"ckpt_path={ckpt}", f"data_root={tmp_path}"]) == 2
     error = capsys.readouterr().err
-    assert str(tmp_path) in error and "With eval.py, pass data_root=<dir>." in error
+    assert str(tmp_path) in error and "data_root=" in error and "data.root=" not in error
 
 
 # ---- mistakes: one paragraph, exit status 2, no traceback -----------------------------------

@@ -1,9 +1,57 @@
-"""The one exception type for user mistakes (scripts print its message instead of a traceback),
-and how to quote a library's error inside one."""
+"""The exception types a run can end with, instead of a traceback, and the exit status of each.
+
+``ConfigError`` is a user mistake found before training (exit 2). The ``RunStopped`` family is a
+run that started and did not finish: it diverged, was interrupted by a signal, or could not save
+its checkpoint. train() writes metrics.json with the matching ``status`` before raising one, so
+a sweep or a study can tell a diverged run from a finished one without parsing logs.
+"""
+
+from __future__ import annotations
+
+import signal
+
+EXIT_CONFIG_ERROR = 2  # a mistake in the command line, the config or a given file
+EXIT_DIVERGED = 3  # NaN/Inf in a loss or in the weights
+EXIT_SAVE_FAILED = 4  # last.ckpt could not be written (the previous one is intact)
+# Interrupted by a signal: 128 + its number, the shell's convention (130 SIGINT, 143 SIGTERM).
 
 
 class ConfigError(ValueError):
     """A configuration value the user can fix; the message names the key and what is allowed."""
+
+
+class RunStopped(RuntimeError):
+    """A run that started and did not finish; ``status`` is what metrics.json records."""
+
+    status = "failed"
+    exit_code = 1
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step  # the generator step reached
+
+
+class RunDiverged(RunStopped):
+    status = "diverged"
+    exit_code = EXIT_DIVERGED
+
+
+class SaveFailed(RunStopped):
+    status = "failed"
+    exit_code = EXIT_SAVE_FAILED
+
+
+class RunInterrupted(RunStopped):
+    status = "interrupted"
+
+    def __init__(self, message: str, step: int, signum: int) -> None:
+        super().__init__(message, step)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:

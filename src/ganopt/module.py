@@ -17,9 +17,14 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from ganopt.ema import EMA
+from ganopt.errors import RunDiverged
 from ganopt.losses import AdversarialLoss
 from ganopt.regularizers import Regularizer, as_named
 from ganopt.updates import Alternating, Player, UpdateScheme
+
+# What raise_if_diverged watches, in the order of its flags; and the config key of each network.
+WATCHED = ("loss/d", "loss/g", "the weights of D", "the weights of G")
+NETWORK = {"d": "discriminator", "g": "generator"}
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
@@ -51,6 +56,7 @@ class GAN(L.LightningModule):
         self.clip_grad_norm = clip_grad_norm or {}
         self.steps, self.log_every_n_steps = steps, log_every_n_steps
         self.config = config  # the resolved run config, stored in checkpoints for scripts
+        self.overrides: list[str] = []  # its command-line overrides: a resume recomposes them
         self.regularizers = as_named(regularizers)  # {name: penalty and/or D-step hook}
         self.ema = ema  # averaged generator: what sample() uses when set
         self.channels_last = channels_last  # conv networks and image batches in NHWC layout
@@ -61,6 +67,11 @@ class GAN(L.LightningModule):
         self._g_scale: float | None = None  # the AMP GradScaler's scale before a G step
         self._skipped_g_steps = 0  # G steps the GradScaler skipped (inf/NaN) in this batch
         self.latest_metrics: dict[str, float] = {}  # the last logged training scalars
+        self.interrupted = False  # set by GracefulStop: the run ends early, on a signal
+        # Non-finite losses since the last check (loss/d, loss/g), accumulated on the device so
+        # that watching for divergence costs no sync per step; read by raise_if_diverged().
+        self._nonfinite: Tensor | None = None
+        self._checked_step = 0
 
     # ---- sampling -------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -112,6 +123,7 @@ class GAN(L.LightningModule):
             self.player(opt_g, lambda: self.g_loss(len(real))),
         )
         self._settle_g_step()
+        self._watch_finite(d_loss, g_loss)
         done = self.update.g_steps - min(self._skipped_g_steps, self.update.g_steps)
         self._skipped_g_steps = 0
         self.iterations += 1
@@ -127,6 +139,8 @@ class GAN(L.LightningModule):
             self.trainer.should_stop = True
 
     def on_train_start(self) -> None:
+        self._nonfinite = torch.zeros(2, dtype=torch.bool, device=self.device)
+        self._checked_step = self.generator_steps
         # DDP: every rank was seeded alike (and a resumed run gives every rank rank 0's RNG
         # state). Fork the stream per rank from a draw that is the same on every rank, so each
         # rank draws its own latent codes as it has its own real batches.
@@ -139,6 +153,45 @@ class GAN(L.LightningModule):
             self.trainer.should_stop = True
             return -1  # Lightning: skip the rest of the epoch
         return None
+
+    # ---- divergence: NaN/Inf in a loss or in the weights ---------------------------------------
+    def _watch_finite(self, d_loss: Tensor, g_loss: Tensor) -> None:
+        losses = torch.stack([d_loss.detach().float(), g_loss.detach().float()])
+        self._nonfinite.logical_or_(~torch.isfinite(losses))
+
+    def raise_if_diverged(self) -> None:
+        """Raise RunDiverged if a loss was NaN/Inf since the last check or a network's weights
+        are now. One device sync: called on log steps and before every checkpoint, evaluation
+        and sample grid, so nothing non-finite is ever saved or reported."""
+        weights = [
+            torch.nn.utils.get_total_norm(list(network.parameters())).to(self.device)
+            for network in (self.discriminator, self.generator)
+        ]
+        flags = torch.cat([self._nonfinite, ~torch.isfinite(torch.stack(weights))]).tolist()
+        bad = [name for name, flag in zip(WATCHED, flags, strict=True) if flag]
+        if self.trainer.world_size > 1:  # every rank must stop together
+            if not self.trainer.strategy.reduce_boolean_decision(bool(bad), all=False):
+                bad = []
+            elif not bad:
+                bad = ["the losses of another DDP rank"]
+        if not bad:
+            self._checked_step = self.generator_steps
+            return
+        nets = sorted({name[-1].lower() for name in bad} & {"d", "g"} or {"d", "g"})
+        optimizers = dict(zip("gd", self.optimizers(), strict=True))
+        lower = " ".join(
+            f"optimizer.{NETWORK[n]}.lr={optimizers[n].param_groups[0]['lr'] / 10:.3g}"
+            for n in nets
+        )
+        clip = " ".join(f"clip_grad_norm.{NETWORK[n]}=1.0" for n in nets)
+        raise RunDiverged(
+            f"NaN or infinite values between generator steps {self._checked_step} and "
+            f"{self.generator_steps}, in {', '.join(bad[:-1]) + ' and ' if bad[:-1] else ''}"
+            f"{bad[-1]}. Usually the learning rate is too high for this optimizer (try it 10x "
+            f"lower: {lower}); gradient clipping ({clip}) or a discriminator regularizer "
+            f"(regularizer=[r1]) also help.",
+            step=self._checked_step,
+        )
 
     # ---- optimizers, clipping, logging --------------------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -201,6 +254,7 @@ class GAN(L.LightningModule):
         Written to the loggers directly (not through ``self.log``) so the x axis is the
         generator step and nothing is re-logged on the steps in between.
         """
+        self.raise_if_diverged()
         tensors = {"loss/d": d_loss, "loss/g": g_loss, **self._stats}
         values = torch.stack([t.detach().float() for t in tensors.values()])
         if self.trainer.world_size > 1:
@@ -218,6 +272,7 @@ class GAN(L.LightningModule):
             "generator_steps": self.generator_steps,
             "iterations": self.iterations,
             "config": self.config,
+            "overrides": self.overrides,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

@@ -6,6 +6,7 @@ import functools
 import inspect
 import json
 import logging
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,14 +23,27 @@ from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from ganopt.callbacks import Evaluation
+from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint
 from ganopt.config import learning_rates, validate
 from ganopt.ema import EMA
-from ganopt.errors import ConfigError
+from ganopt.errors import ConfigError, RunDiverged, RunInterrupted, RunStopped
 from ganopt.models import parameter_counts
 from ganopt.module import GAN
+from ganopt.resume import check_resumable, resolve_ckpt_path
 
 log = logging.getLogger(__name__)
+
+
+class _NoAdvertisements(logging.Filter):
+    """Lightning's tips for its cloud products, printed on every run (even after a config
+    error, which must be the last thing on screen)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("💡 Tip")
+
+
+for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_NoAdvertisements())
 
 
 @contextmanager
@@ -65,18 +79,30 @@ def checked_factories(factories: dict[str, Any], key: str) -> dict[str, Any]:
     return factories
 
 
+def gradient_evaluations(factory: Any) -> int:
+    """Gradients one update of the optimizer a factory builds takes (2 for extragradient)."""
+    target = getattr(factory, "func", factory)
+    if isinstance(getattr(target, "gradient_evaluations", None), int):
+        return target.gradient_evaluations
+    base = getattr(factory, "keywords", {}).get("base")  # Lookahead: its base optimizer's
+    return gradient_evaluations(base) if base is not None else 1
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
     """Instantiate the datamodule and the GAN module described by ``cfg``."""
     with user_errors():
         datamodule = instantiate(cfg.data)
+        optimizers = checked_factories(instantiate(cfg.optimizer), "optimizer")
+        update = instantiate(cfg["update"])  # not cfg.update: a dict method
+        update.check(*(gradient_evaluations(optimizers[n]) for n in ("discriminator", "generator")))
         generator = instantiate(cfg.model.generator, shape=datamodule.shape)
         module = GAN(
             generator=generator,
             discriminator=instantiate(cfg.model.discriminator, shape=datamodule.shape),
             loss=instantiate(cfg.loss),
-            optimizer=checked_factories(instantiate(cfg.optimizer), "optimizer"),
+            optimizer=optimizers,
             scheduler=instantiate(cfg.scheduler),
-            update=instantiate(cfg["update"]),  # not cfg.update: a dict method
+            update=update,
             clip_grad_norm=OmegaConf.to_container(cfg.clip_grad_norm),
             steps=cfg.steps,
             log_every_n_steps=cfg.log_every_n_steps,
@@ -111,24 +137,98 @@ def run_summary(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
+def task_overrides() -> list[str]:
+    """This run's command-line overrides, stored in checkpoints so a resume can recompose it."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train a GAN as configured; write and return the final metrics."""
+    """Train a GAN as configured; write and return the final metrics.
+
+    A run that does not finish raises a ``RunStopped`` (diverged, interrupted by a signal, a
+    failed save) after writing metrics.json with its ``status``; a mistake found before
+    training raises ``ConfigError`` before anything is written.
+    """
     validate(cfg)
+    ckpt_path = resolve_ckpt_path(cfg)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
+    if ckpt_path is not None:
+        check_resumable(ckpt_path, cfg, module)
+    module.overrides = task_overrides()
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    stop = GracefulStop()
     loggers = [instantiate(c) for c in cfg.logger.values()]
     with user_errors():
-        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        trainer: L.Trainer = instantiate(
+            cfg.trainer, callbacks=[*callbacks, stop], logger=loggers or False
+        )
 
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    wall_time = time.perf_counter() - started
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        if stop.stopping and module.generator_steps < cfg.steps:
+            raise RunInterrupted(
+                f"{signal_name(stop)} at generator step {module.generator_steps} "
+                f"of {cfg.steps}.{saved_note(callbacks)}",
+                step=module.generator_steps,
+                signum=stop.signum or signal.SIGTERM,
+            )
+    except RunStopped as stopped:
+        if isinstance(stopped, RunDiverged):
+            stopped.args = (f"{stopped}{saved_note(callbacks)}",)
+        elapsed = time.perf_counter() - started
+        write_metrics(
+            cfg,
+            trainer,
+            module,
+            callbacks,
+            loggers,
+            elapsed,
+            stopped.status,
+            reason=str(stopped),
+            last_good_step=stopped.step,
+        )
+        stop.hand_over()  # e.g. SLURM: requeue the job, which continues with ckpt_path=auto
+        raise
+    return write_metrics(
+        cfg, trainer, module, callbacks, loggers, time.perf_counter() - started, "finished"
+    )
 
+
+def signal_name(stop: GracefulStop) -> str:
+    return signal.Signals(stop.signum).name if stop.signum else "another rank's signal"
+
+
+def saved_note(callbacks: list[Any]) -> str:
+    """Where the work is: the step last.ckpt holds, and how to continue from it."""
+    for callback in callbacks:
+        if isinstance(callback, StepCheckpoint):
+            if callback.saved_step is None:
+                return " No checkpoint was written."
+            return (
+                f" {callback.path} holds generator step {callback.saved_step}; continue with "
+                f"ckpt_path={callback.path} (or ckpt_path=auto in the same hydra.run.dir)."
+            )
+    return " No checkpoint callback is configured, so nothing was saved."
+
+
+def write_metrics(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    module: GAN,
+    callbacks: list[Any],
+    loggers: list[Any],
+    wall_time: float,
+    status: str,
+    reason: str | None = None,
+    last_good_step: int | None = None,
+) -> dict[str, Any]:
+    """metrics.json, the HParams tab and train()'s return value: one dict, written on rank 0."""
     final = dict(module.latest_metrics)
     for callback in callbacks:
         if isinstance(callback, Evaluation):
@@ -137,6 +237,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     sizes = parameter_counts(module.generator, module.discriminator)
     summary.update({f"params.{network}": n for network, n in sizes.items()})
     metrics = {
+        "status": status,
+        **({"reason": reason, "last_good_step": last_good_step} if reason else {}),
         **final,
         "generator_steps": module.generator_steps,
         "wall_time_s": round(wall_time, 2),
@@ -151,7 +253,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 logger.log_hyperparams(summary, metrics=final, step=module.generator_steps)
             else:  # Logger.log_hyperparams(params) takes no metrics (CSVLogger raises)
                 logger.log_hyperparams(summary)
-            logger.finalize("success")  # Lightning closed it after fit; logging reopened it
+            logger.finalize(status)  # Lightning closed it after fit; logging reopened it
         log.info("Run directory: %s (metrics.json, checkpoints/, samples/)", output_dir)
         log.info("Watch it with: tensorboard --logdir %s", output_dir.parent)
     return metrics

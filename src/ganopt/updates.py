@@ -59,6 +59,10 @@ class UpdateScheme(Protocol):
     d_steps: int
     g_steps: int
 
+    def check(self, d_evaluations: int, g_evaluations: int) -> None:
+        """Raise ConfigError if the scheme cannot step optimizers taking these gradient counts
+        per update (called when the run is built, before anything is written)."""
+
     def __call__(self, d: Player, g: Player) -> tuple[Tensor, Tensor]: ...
 
 
@@ -80,6 +84,9 @@ class Alternating:
     def __post_init__(self) -> None:
         _check_positive("d_steps", self.d_steps)
         _check_positive("g_steps", self.g_steps)
+
+    def check(self, d_evaluations: int, g_evaluations: int) -> None:
+        pass  # each player takes its own gradients: any pair works
 
     def __call__(self, d: Player, g: Player) -> tuple[Tensor, Tensor]:
         for _ in range(self.d_steps):
@@ -105,14 +112,16 @@ class Simultaneous:
                 f"update=alternating for several discriminator steps per generator step."
             )
 
-    def __call__(self, d: Player, g: Player) -> tuple[Tensor, Tensor]:
-        if d.gradient_evaluations != g.gradient_evaluations:
+    def check(self, d_evaluations: int, g_evaluations: int) -> None:
+        if d_evaluations != g_evaluations:
             raise ConfigError(
                 "update=simultaneous needs both optimizers to take the same number of gradients "
-                f"per update (discriminator: {d.gradient_evaluations}, generator: "
-                f"{g.gradient_evaluations}); give both networks an extragradient optimizer, or "
-                "use update=alternating."
+                f"per update (discriminator: {d_evaluations}, generator: {g_evaluations}); give "
+                "both networks an extragradient optimizer, or use update=alternating."
             )
+
+    def __call__(self, d: Player, g: Player) -> tuple[Tensor, Tensor]:
+        self.check(d.gradient_evaluations, g.gradient_evaluations)
         for _ in range(d.gradient_evaluations):
             d_loss, g_loss = d.compute_gradients(), g.compute_gradients()
             d.optimizer.step()

@@ -4,5 +4,13 @@ from ganopt.callbacks.checkpoint import StepCheckpoint
 from ganopt.callbacks.evaluation import Evaluation
 from ganopt.callbacks.progress import StepProgressBar, Throughput
 from ganopt.callbacks.samples import SampleGrid
+from ganopt.callbacks.stop import GracefulStop
 
-__all__ = ["Evaluation", "SampleGrid", "StepCheckpoint", "StepProgressBar", "Throughput"]
+__all__ = [
+    "Evaluation",
+    "GracefulStop",
+    "SampleGrid",
+    "StepCheckpoint",
+    "StepProgressBar",
+    "Throughput",
+]

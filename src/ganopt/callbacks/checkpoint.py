@@ -1,24 +1,49 @@
-"""``last.ckpt`` every N generator steps and at the end of training."""
+"""``last.ckpt`` every N generator steps, at the end of training and when a signal stops it."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning as L
 
 from ganopt.callbacks.schedule import EveryNSteps
+from ganopt.errors import SaveFailed, one_line
+
+log = logging.getLogger(__name__)
 
 
 class StepCheckpoint(EveryNSteps):
+    """Saves atomically: written to a temporary name, then renamed over ``last.ckpt``, so an
+    interrupted or failed save (disk full) never damages the previous checkpoint. A failed save
+    stops the run (``SaveFailed``): training on without a way back would waste the work."""
+
+    run_when_interrupted = True
+
     def __init__(
         self, dirpath: str, every_n_steps: int = 1000, filename: str = "last.ckpt"
     ) -> None:
         super().__init__(every_n_steps)
         self.path = Path(dirpath) / filename
+        self.saved_step: int | None = None  # the generator step that last.ckpt holds
 
     def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Write to a temporary name, then rename: an interrupted save never corrupts last.ckpt.
         partial = self.path.with_suffix(".ckpt.tmp")
-        trainer.save_checkpoint(partial, weights_only=False)
-        if trainer.is_global_zero:
-            partial.replace(self.path)
+        try:
+            trainer.save_checkpoint(partial, weights_only=False)
+            if trainer.is_global_zero:
+                partial.replace(self.path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            kept = (
+                f"the previous {self.path.name} (generator step {self.saved_step}) is intact"
+                if self.saved_step is not None
+                else f"no earlier {self.path.name} was written by this run"
+            )
+            raise SaveFailed(
+                f"could not write {self.path} at generator step {pl_module.generator_steps} "
+                f"({one_line(error)}); {kept}. Free space or choose another place with "
+                f"hydra.run.dir=..., then resume with ckpt_path=auto.",
+                step=pl_module.generator_steps,
+            ) from None
+        self.saved_step = pl_module.generator_steps

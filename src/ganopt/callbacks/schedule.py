@@ -8,8 +8,13 @@ import lightning as L
 class EveryNSteps(L.Callback):
     """Base for callbacks that act every ``every_n_steps`` generator steps and once at the end.
 
-    ``every_n_steps <= 0`` keeps only the final call.
+    ``every_n_steps <= 0`` keeps only the final call. Before each call the module checks that
+    nothing diverged (``GAN.raise_if_diverged``), so no callback saves or scores NaN weights. A
+    run stopped by a signal gets the final call only from callbacks that set
+    ``run_when_interrupted`` (the checkpoint): the time before a SLURM kill is short.
     """
+
+    run_when_interrupted = False
 
     def __init__(self, every_n_steps: int) -> None:
         self.every_n_steps = every_n_steps
@@ -26,11 +31,15 @@ class EveryNSteps(L.Callback):
             self._run(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if getattr(pl_module, "interrupted", False) and not self.run_when_interrupted:
+            return
         if pl_module.generator_steps != self._done:
             self._run(trainer, pl_module)
 
     def _run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._done = pl_module.generator_steps
+        if hasattr(pl_module, "raise_if_diverged"):
+            pl_module.raise_if_diverged()
         self.run(trainer, pl_module)
 
     def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,16 @@ class ImageTransform:
             image = TF.center_crop(image, [self.crop])
         image = TF.resize(image, [self.resolution], InterpolationMode.BILINEAR, antialias=True)
         return TF.pil_to_tensor(TF.center_crop(image, [self.resolution]))
+
+
+def decode_error(path: str) -> Exception | None:
+    """The error decoding the image at ``path`` raises, or None when it decodes."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as error:
+        return error
+    return None
 
 
 def unreadable(path: str, error: Exception) -> ConfigError:
@@ -125,9 +136,9 @@ class ImageFolderDataModule(InMemoryDataModule):
 
     Labels come from the top-level subfolders when every image lies in one of them and there are
     at least two (``root/cat/*.png``, ``root/dog/*.jpg``); otherwise there are none. Files with
-    other suffixes and hidden files are skipped (and counted in the log). With ``verify`` the
-    scan opens each file's header, so a non-image is reported before training starts; a file
-    whose body is damaged is reported when first decoded.
+    other suffixes and hidden files are skipped (and counted in the log). With ``verify`` every
+    file is decoded once before training (``num_workers`` threads), so a non-image or a file
+    whose body is damaged is reported by name before the first step.
     """
 
     def __init__(
@@ -195,14 +206,13 @@ class ImageFolderDataModule(InMemoryDataModule):
         index = {name: i for i, name in enumerate(classes)}
         return paths, torch.tensor([index[p[0]] for p in parts]), classes
 
-    def check_headers(self, paths: list[str]) -> None:
-        """Open each file's header: catches non-images quickly (the pixels are not decoded)."""
-        for path in paths:
-            try:
-                with Image.open(path) as image:
-                    _ = image.size
-            except Exception as error:
-                raise unreadable(path, error) from error
+    def check_images(self, paths: list[str]) -> None:
+        """Decode every file once, in parallel, so a damaged body is named before training (a
+        valid header alone does not make an image)."""
+        with ThreadPoolExecutor(max_workers=max(1, self.num_workers)) as pool:
+            for path, error in zip(paths, pool.map(decode_error, paths), strict=True):
+                if error is not None:
+                    raise unreadable(path, error) from error
 
     @property
     def batches(self) -> FileBatches:
@@ -215,7 +225,7 @@ class ImageFolderDataModule(InMemoryDataModule):
                     f"{len(paths)}."
                 )
             if self.verify:
-                self.check_headers(paths)
+                self.check_images(paths)
             files = ImageFiles(paths, self.transform)
             self._batches = FileBatches(files, self.batch_size, self.seed)
             log.info("%d images under %s, %d classes", len(paths), self.root, len(self.classes))
