@@ -1,0 +1,43 @@
+"""Optimizers on games with known dynamics: python scripts/games.py game=<name> [overrides].
+
+Writes trajectories.png, distance.png, summary.csv (and stability.png/.csv, spectrum.png/.csv)
+to its run directory, logs/games/runs/<date>/. The logic lives in ganopt.games.lab.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from ganopt.cli import exit_status, precheck
+from ganopt.config import register_resolvers
+from ganopt.errors import EXIT_CONFIG_ERROR, ConfigError
+
+log = logging.getLogger("ganopt")
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="games")
+def main(cfg: DictConfig) -> None:
+    from ganopt.games.lab import run_lab, run_spectra
+
+    with exit_status(cfg):
+        out = Path(cfg.paths.output_dir)
+        run_lab(cfg, out)
+        run_spectra(cfg, out)
+        log.info("Figures and tables in %s", out)
+
+
+if __name__ == "__main__":
+    register_resolvers()
+    try:
+        precheck(sys.argv[1:], CONF, "games")
+    except ConfigError as error:
+        logging.basicConfig(format="[%(levelname)s] %(message)s")
+        log.error("Configuration error: %s", error)
+        sys.exit(EXIT_CONFIG_ERROR)
+    main()
