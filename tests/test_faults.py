@@ -61,11 +61,21 @@ def metrics(run_dir: Path) -> dict:
 
 
 # ---- signals ----------------------------------------------------------------------------------
-def interrupt(run_dir: Path, signum: int, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Start a long ring run, send ``signum`` once its first periodic checkpoint exists."""
+def interrupt(
+    run_dir: Path, signum: int, env: dict[str, str] | None = None, wrapper: str | None = None
+) -> tuple[int, str]:
+    """Start a long ring run, send ``signum`` once its first periodic checkpoint exists.
+    ``wrapper``: Python code run first, in the same process (a job system's handlers)."""
     overrides = [*QUICK, *RING, "steps=1000000", "log_every_n_steps=1"]
+    args = command(run_dir, *overrides, "callbacks.checkpoint.every_n_steps=20")
+    if wrapper is not None:
+        run_script = (
+            "import runpy, sys; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')"
+        )
+        args = [sys.executable, "-c", f"{wrapper}\n{run_script}", *args[1:]]
     process = subprocess.Popen(
-        command(run_dir, *overrides, "callbacks.checkpoint.every_n_steps=20"),
+        args,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -128,6 +138,25 @@ def test_sigusr1_inside_slurm_saves_and_requeues_the_job(tmp_path: Path) -> None
     assert metrics(run)["status"] == "interrupted"
     assert saved_step(run / "checkpoints" / "last.ckpt") == metrics(run)["generator_steps"]
     assert calls.read_text().split() == ["requeue", "4242"]
+
+
+def test_the_job_systems_own_handler_gets_the_signal_after_the_save(tmp_path: Path) -> None:
+    """submitit installs a SIGUSR2 handler that requeues the job and exits: it must run, but
+    only once last.ckpt holds the step reached."""
+    marker = tmp_path / "requeued"
+    wrapper = (
+        "import pathlib, signal, sys\n"
+        "def requeue(signum, frame):\n"
+        f"    pathlib.Path({str(marker)!r}).write_text('requeued')\n"
+        "    sys.exit(7)\n"
+        "signal.signal(signal.SIGUSR2, requeue)"
+    )
+    run = tmp_path / "run"
+    returncode, output = interrupt(run, signal.SIGUSR2, wrapper=wrapper)
+    assert returncode == 7, output
+    assert marker.read_text() == "requeued"
+    assert metrics(run)["status"] == "interrupted"
+    assert saved_step(run / "checkpoints" / "last.ckpt") == metrics(run)["generator_steps"]
 
 
 def test_ckpt_path_auto_continues_the_run_directory_and_a_new_run_there_is_refused(
