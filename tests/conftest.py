@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from ganopt.compose import compose_config
 
 # The test models are tiny: one thread is fastest, and avoids thread oversubscription when the
 # machine is shared.
@@ -38,21 +38,6 @@ TINY_DCGAN = [
     "model.generator.latent_dim=8",
 ]
 TINY_MLP = ["model.generator.hidden=32", "model.discriminator.hidden=32"]
-
-
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The task config Hydra would pass to scripts/train.py, with its run dir at output_dir."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.paths.log_dir = str(output_dir.parent)
-    HydraConfig.instance().set_config(cfg)  # makes ${hydra:...} and the group choices resolve
-    with open_dict(cfg):
-        del cfg["hydra"]
-        cfg.paths.output_dir = str(output_dir)  # fixed now: HydraConfig changes with each compose
-    return cfg
 
 
 @pytest.fixture

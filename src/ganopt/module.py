@@ -251,8 +251,10 @@ class GAN(L.LightningModule):
     def log_training_state(self, d_loss: Tensor, g_loss: Tensor) -> None:
         """Write the training scalars at the current generator step, with one device sync.
 
-        Written to the loggers directly (not through ``self.log``) so the x axis is the
-        generator step and nothing is re-logged on the steps in between.
+        Written to the loggers directly so the x axis is the generator step and nothing is
+        re-logged on the steps in between (Lightning re-sends every value logged with
+        ``self.log`` at each later batch: measured); also ``self.log``-ged with ``logger=False``,
+        so ``trainer.callback_metrics`` holds them for monitoring callbacks.
         """
         self.raise_if_diverged()
         tensors = {"loss/d": d_loss, "loss/g": g_loss, **self._stats}
@@ -265,6 +267,7 @@ class GAN(L.LightningModule):
         self.latest_metrics = metrics
         for logger in self.loggers:
             logger.log_metrics(metrics, step=self.generator_steps)
+        self.log_dict(metrics, logger=False)  # trainer.callback_metrics, for callbacks
 
     # ---- checkpoints: counters and RNG, so a resumed run continues exactly --------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

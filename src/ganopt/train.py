@@ -142,8 +142,9 @@ def task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train a GAN as configured; write and return the final metrics.
+def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
+    """Train a GAN as configured; write and return the final metrics. ``extra_callbacks`` run
+    after the configured ones (a study's pruning callback, which holds its Optuna trial).
 
     A run that does not finish raises a ``RunStopped`` (diverged, interrupted by a signal, a
     failed save) after writing metrics.json with its ``status``; a mistake found before
@@ -158,7 +159,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if ckpt_path is not None:
         check_resumable(ckpt_path, cfg, module)
     module.overrides = task_overrides()
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()] + list(extra_callbacks or [])
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     stop = GracefulStop()

@@ -65,3 +65,5 @@ class Evaluation(EveryNSteps):
             self.latest = self.evaluator(samples.float())
         for logger in trainer.loggers:
             logger.log_metrics(self.latest, step=pl_module.generator_steps)
+        if not self.final:  # into trainer.callback_metrics: what monitoring callbacks read
+            pl_module.log_dict(self.latest, logger=False, rank_zero_only=True)

@@ -1,0 +1,187 @@
+"""The study's report from its trial storage: table.md, table.csv, budget and sensitivity plots.
+
+Per optimizer: the best phase-1 configuration, the phase-2 scores over seeds (mean, median,
+bootstrap 95 % CI), the success rate, wall time and gradient evaluations per run, and phase 1's
+trial counts; the expected best score after k trials (Dodge et al. 2019) from phase 1; the
+score against each network's learning rate; and the probability that the best optimizer beats
+the second over seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from omegaconf import DictConfig
+
+from ganopt.study.runner import holders, load_study, storage
+from ganopt.study.stats import bootstrap_ci, expected_max, probability_of_improvement
+
+State = optuna.trial.TrialState
+
+
+@dataclass
+class OptimizerResult:
+    optimizer: str
+    search: list[optuna.trial.FrozenTrial]
+    final: list[optuna.trial.FrozenTrial]
+    scores: list[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scores = [t.value for t in self.final if t.state == State.COMPLETE]
+
+    @property
+    def best(self) -> optuna.trial.FrozenTrial | None:
+        done = [t for t in self.search if t.state == State.COMPLETE]
+        return max(done, key=lambda t: t.value) if done else None
+
+    def count(self, state: State) -> int:
+        return sum(t.state == state for t in self.search)
+
+
+def collect(cfg: DictConfig) -> list[OptimizerResult]:
+    store = storage(cfg.storage)
+    return [
+        OptimizerResult(
+            optimizer,
+            sorted(holders(load_study(cfg, f"{optimizer}/phase1", store)).values(), key=_slot),
+            sorted(holders(load_study(cfg, f"{optimizer}/phase2", store)).values(), key=_slot),
+        )
+        for optimizer in cfg.study.optimizers
+    ]
+
+
+def _slot(trial: optuna.trial.FrozenTrial) -> int:
+    return trial.user_attrs["slot"]
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def rows(cfg: DictConfig, results: list[OptimizerResult]) -> list[dict[str, Any]]:
+    success = dict(cfg.study.get("success") or {})
+    out = []
+    for r in results:
+        low, high = bootstrap_ci(r.scores) if r.scores else (math.nan, math.nan)
+        finals = [t for t in r.final if t.state == State.COMPLETE]
+        metrics = {
+            key: _mean([t.user_attrs["metrics"][key] for t in finals])
+            for key in (finals[0].user_attrs["metrics"] if finals else {})
+        }
+        passed = [
+            all(_meets(t.user_attrs["metrics"].get(k), rule) for k, rule in success.items())
+            for t in finals
+        ]
+        out.append(
+            {
+                "optimizer": r.optimizer,
+                "best configuration": " ".join(r.best.user_attrs["settings"]) if r.best else "-",
+                "phase-2 seeds": len(r.scores),
+                "score mean": _mean(r.scores),
+                "score median": float(np.median(r.scores)) if r.scores else math.nan,
+                "score 95% CI low": low,
+                "score 95% CI high": high,
+                **{f"{k} mean": v for k, v in metrics.items()},
+                "success rate": _mean([float(p) for p in passed]) if success else math.nan,
+                "wall s per run": _mean(
+                    [t.user_attrs.get("wall_time_s", math.nan) for t in finals]
+                ),
+                "grad evals per run": _mean(
+                    [t.user_attrs.get("gradient_evaluations", math.nan) for t in finals]
+                ),
+                "phase-1 trials (done/pruned/failed)": (
+                    f"{r.count(State.COMPLETE)}/{r.count(State.PRUNED)}/{r.count(State.FAIL)}"
+                ),
+                "phase-1 grad evals": sum(
+                    t.user_attrs.get("gradient_evaluations", 0) for t in r.search
+                ),
+            }
+        )
+    return sorted(out, key=lambda row: -row["score mean"] if row["phase-2 seeds"] else math.inf)
+
+
+def _meets(value: Any, rule: str) -> bool:
+    """``rule`` like ">= 8" or "<= 0.05"."""
+    if value is None:
+        return False
+    op, bound = rule.split()
+    return value >= float(bound) if op == ">=" else value <= float(bound)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def write_report(cfg: DictConfig, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    results = collect(cfg)
+    table = rows(cfg, results)
+    with (out / "table.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows({k: _fmt(v) for k, v in row.items()} for row in table)
+    objective = " + ".join(f"{w:g}·{k}" for k, w in cfg.study.objective.items())
+    lines = [
+        f"# Study `{cfg.study.name}`: score = {objective} (higher is better)",
+        "",
+        f"Phase 1: {cfg.study.trials} trials per optimizer (seed 0); phase 2: the best "
+        f"configuration on seeds 1..{cfg.study.seeds}; ranked by the phase-2 mean.",
+        "",
+        "| " + " | ".join(table[0]) + " |",
+        "| " + " | ".join("---" for _ in table[0]) + " |",
+        *("| " + " | ".join(_fmt(v) for v in row.values()) + " |" for row in table),
+        "",
+    ]
+    ranked = [r for r in sorted(results, key=lambda r: -_mean(r.scores)) if r.scores]
+    if len(ranked) >= 2:
+        a, b = ranked[0], ranked[1]
+        p = probability_of_improvement(a.scores, b.scores)
+        lines.append(
+            f"P({a.optimizer} > {b.optimizer}) over phase-2 seed pairs: {p:.2f} "
+            f"({len(a.scores)} x {len(b.scores)} pairs, ties count 1/2)."
+        )
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    return [out / "table.md", out / "table.csv", *write_plots(results, out)]
+
+
+def write_plots(results: list[OptimizerResult], out: Path) -> list[Path]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.5, 4.2), dpi=80, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    for r in results:
+        values = [t.value for t in r.search if t.state == State.COMPLETE]
+        if values:
+            ks = np.arange(1, len(r.search) + 1)
+            ax.plot(ks, [expected_max(values, int(k)) for k in ks], marker="o", label=r.optimizer)
+    ax.set(
+        xlabel="phase-1 trials (budget)",
+        ylabel="expected best score",
+        title="expected best score after k trials",
+    )
+    ax.legend(fontsize="small")
+    figure.savefig(out / "expected_best.png")
+
+    figure = Figure(figsize=(3.0 * len(results), 5.0), dpi=80, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(2, len(results), squeeze=False, sharey=True)
+    for col, r in enumerate(results):
+        for row, network in enumerate(("generator", "discriminator")):
+            ax = axes[row][col]
+            done = [t for t in r.search if t.state == State.COMPLETE]
+            ax.scatter([t.params[f"lr_{network}"] for t in done], [t.value for t in done], s=14)
+            ax.set_xscale("log")
+            ax.set_title(f"{r.optimizer}: lr of {network[0].upper()}", fontsize="small")
+    figure.supylabel("score")
+    figure.savefig(out / "lr_sensitivity.png")
+    return [out / "expected_best.png", out / "lr_sensitivity.png"]

@@ -1,0 +1,273 @@
+"""An equal-budget optimizer study (Lucic et al. 2018's protocol), driven by Optuna.
+
+Phase 1 searches each optimizer's hyperparameters with the same number of trials and the same
+sampler policy (a seeded TPE sampler per optimizer, median pruning on the intermediate
+``eval/*`` values); phase 2 re-runs each optimizer's best phase-1 configuration on fresh seeds,
+and only phase 2 ranks the optimizers.
+
+Every trial is a slot: (optimizer, index) in phase 1, (optimizer, seed) in phase 2. Trials are
+persisted in an Optuna journal file that several processes (or SLURM jobs) share; a worker
+takes the next slot no trial holds, and a slot held by two trials counts its lower-numbered
+one only, so a killed and restarted study redoes nothing that finished and no optimizer gets
+more trials than another. A run that diverges is a failed trial with its reason; a
+configuration error stops the study at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import optuna
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ganopt.callbacks.schedule import EveryNSteps
+from ganopt.compose import compose_config
+from ganopt.config import learning_rates
+from ganopt.errors import ConfigError, RunStopped
+from ganopt.train import gradient_evaluations, train
+
+log = logging.getLogger(__name__)
+
+SEARCH_SEED = 0  # phase 1 trains every configuration with this seed; phase 2 uses 1..S
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class Slot:
+    phase: int
+    optimizer: str
+    index: int  # phase 1: the trial's index; phase 2: the seed
+
+    @property
+    def study_name(self) -> str:
+        return f"{self.optimizer}/phase{self.phase}"
+
+
+def storage(path: str | Path) -> optuna.storages.BaseStorage:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backend = optuna.storages.journal.JournalFileBackend(str(path))
+    return optuna.storages.JournalStorage(backend)
+
+
+def load_study(cfg: DictConfig, name: str, store: optuna.storages.BaseStorage) -> optuna.Study:
+    optimizer = name.split("/")[0]
+    seed = sorted(cfg.study.optimizers).index(optimizer)  # same policy, own stream per optimizer
+    pruner = optuna.pruners.MedianPruner(
+        n_startup_trials=cfg.study.pruning.startup_trials,
+        n_warmup_steps=cfg.study.pruning.warmup_steps,
+    )
+    return optuna.create_study(
+        study_name=name,
+        storage=store,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=cfg.study.startup_trials),
+        pruner=pruner if cfg.study.pruning.enabled else optuna.pruners.NopPruner(),
+        load_if_exists=True,
+    )
+
+
+def holders(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
+    """Each slot's trial: the lowest-numbered one that finished or still runs (not abandoned)."""
+    chosen: dict[int, optuna.trial.FrozenTrial] = {}
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        slot = trial.user_attrs.get("slot")
+        if slot is None or trial.user_attrs.get("abandoned"):
+            continue
+        chosen.setdefault(slot, trial)
+    return chosen
+
+
+# ---- the search space ---------------------------------------------------------------------------
+def search_overrides(cfg: DictConfig, optimizer: str, trial: optuna.Trial) -> list[str]:
+    """Sample this trial's settings: a log-uniform lr per network, and beta1 or momentum where
+    the optimizer has them (the same for both networks)."""
+    base = compose_config([*cfg.study.base, f"optimizer={optimizer}"], Path("/tmp/ganopt-space"))
+    space = cfg.study.space
+    overrides = []
+    for key, _ in learning_rates(base.optimizer):
+        network = key.split(".")[1]
+        lr = trial.suggest_float(f"lr_{network}", space.lr.low, space.lr.high, log=True)
+        overrides.append(f"{key}={lr:.6g}")
+    for key, node in _optimizer_nodes(base.optimizer):
+        if "betas" in node and space.get("beta1") is not None:
+            beta1 = trial.suggest_float("beta1", space.beta1.low, space.beta1.high)
+            overrides.append(f"{key}.betas=[{beta1:.4g},{node.betas[1]}]")
+        if "momentum" in node and space.get("momentum") is not None:
+            momentum = trial.suggest_float("momentum", space.momentum.low, space.momentum.high)
+            overrides.append(f"{key}.momentum={momentum:.4g}")
+    if space.get("d_steps") is not None:
+        overrides.append(f"d_steps={trial.suggest_int('d_steps', *space.d_steps)}")
+    return overrides
+
+
+def _optimizer_nodes(node: DictConfig, key: str = "optimizer") -> Iterator[tuple[str, Any]]:
+    for name in ("generator", "discriminator", "base"):
+        child = node.get(name)
+        if isinstance(child, DictConfig):
+            yield f"{key}.{name}", child
+            yield from _optimizer_nodes(child, f"{key}.{name}")
+
+
+# ---- one trial ----------------------------------------------------------------------------------
+class Pruning(EveryNSteps):
+    """After each evaluation (same cadence, called after it), reports the study's objective
+    from ``trainer.callback_metrics`` and raises TrialPruned when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, objective: dict[str, float], every_n_steps: int):
+        super().__init__(every_n_steps)
+        self.trial, self.objective = trial, objective
+
+    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        if self.final or not all(key in metrics for key in self.objective):
+            return
+        step = pl_module.generator_steps
+        self.trial.report(score(metrics, self.objective), step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at generator step {step}")
+
+
+def score(metrics: Any, objective: dict[str, float]) -> float:
+    """The objective, higher is better: a weighted sum of final metrics (e.g. -1 x KL)."""
+    return float(sum(weight * float(metrics[key]) for key, weight in objective.items()))
+
+
+def run_slot(cfg: DictConfig, slot: Slot) -> str:
+    """Run one slot unless a trial already holds it; returns what happened, in words."""
+    store = storage(cfg.storage)
+    study = load_study(cfg, slot.study_name, store)
+    if slot.index in holders(study):
+        return "done before"
+    trial = study.ask()
+    trial.set_user_attr("slot", slot.index)
+    if holders(study)[slot.index].number != trial.number:  # another worker took it first
+        trial.set_user_attr("abandoned", True)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return "taken by another worker"
+    objective = dict(OmegaConf.to_container(cfg.study.objective))
+    if slot.phase == 1:
+        settings, seed = search_overrides(cfg, slot.optimizer, trial), SEARCH_SEED
+    else:
+        best = best_trial(cfg, slot.optimizer, store)
+        if best is None:
+            trial.set_user_attr("reason", "no phase-1 trial finished: nothing to re-run")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return "skipped: no phase-1 trial finished"
+        settings, seed = list(best.user_attrs["settings"]), slot.index
+    trial.set_user_attr("settings", settings)
+    out = Path(cfg.runs_dir) / slot.optimizer / f"phase{slot.phase}_{slot.index:03d}"
+    overrides = [
+        *cfg.study.base,
+        f"optimizer={slot.optimizer}",
+        *settings,
+        f"seed={seed}",
+        "threads=1",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+    ]
+    run_cfg = compose_config(overrides, out)
+    factories = instantiate(run_cfg.optimizer)
+    per_step = run_cfg.d_steps * gradient_evaluations(factories["discriminator"]) + (
+        run_cfg.g_steps * gradient_evaluations(factories["generator"])
+    )
+    every = run_cfg.callbacks.evaluation.every_n_steps
+    pruning = [Pruning(trial, objective, every)] if slot.phase == 1 else []
+    started = time.perf_counter()
+    try:
+        metrics = train(run_cfg, extra_callbacks=pruning)
+    except optuna.TrialPruned as pruned:
+        step = int(str(pruned).rsplit(" ", 1)[-1])
+        trial.set_user_attr("gradient_evaluations", step * per_step)
+        trial.set_user_attr("wall_time_s", time.perf_counter() - started)
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return f"pruned at step {step}"
+    except RunStopped as stopped:
+        trial.set_user_attr("reason", f"{stopped.status}: {stopped}")
+        trial.set_user_attr("gradient_evaluations", stopped.step * per_step)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return f"failed ({stopped.status})"
+    except ConfigError:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    value = score(metrics, objective)
+    trial.set_user_attr("metrics", {k: v for k, v in metrics.items() if k.startswith("eval/")})
+    trial.set_user_attr("gradient_evaluations", metrics["generator_steps"] * per_step)
+    trial.set_user_attr("wall_time_s", time.perf_counter() - started)
+    study.tell(trial, value)
+    return f"score {value:.4g}"
+
+
+def best_trial(
+    cfg: DictConfig, optimizer: str, store: optuna.storages.BaseStorage
+) -> optuna.trial.FrozenTrial | None:
+    """The best finished phase-1 trial; None when every one diverged or was pruned."""
+    study = load_study(cfg, f"{optimizer}/phase1", store)
+    finished = [t for t in holders(study).values() if t.state == optuna.trial.TrialState.COMPLETE]
+    return max(finished, key=lambda t: t.value) if finished else None
+
+
+# ---- the whole study -------------------------------------------------------------------------
+def slots(cfg: DictConfig, phase: int) -> list[Slot]:
+    """Round-robin over optimizers, so all of them advance together."""
+    if phase == 1:
+        return [
+            Slot(1, optimizer, i)
+            for i in range(cfg.study.trials)
+            for optimizer in cfg.study.optimizers
+        ]
+    return [
+        Slot(2, optimizer, seed)
+        for seed in range(1, cfg.study.seeds + 1)
+        for optimizer in cfg.study.optimizers
+    ]
+
+
+def quiet() -> None:
+    """Workers print one line per trial, not Lightning's and Optuna's banners."""
+    import warnings
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+def _work(args: tuple[dict[str, Any], Slot]) -> tuple[Slot, str]:
+    quiet()
+    return args[1], run_slot(OmegaConf.create(args[0]), args[1])
+
+
+def abandon_stale(cfg: DictConfig) -> int:
+    """Trials left RUNNING by a killed study: marked failed (abandoned) so their slots rerun."""
+    store, count = storage(cfg.storage), 0
+    for summary in optuna.get_all_study_summaries(store):
+        study = optuna.load_study(study_name=summary.study_name, storage=store)
+        for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+            study._storage.set_trial_user_attr(trial._trial_id, "abandoned", True)
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            count += 1
+    return count
+
+
+def run_study(cfg: DictConfig) -> None:
+    """Phase 1 then phase 2, ``cfg.workers`` processes at a time; resumes from the storage."""
+    quiet()
+    if (stale := abandon_stale(cfg)) > 0:
+        log.info("%d trials of a stopped run of this study will be run again", stale)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    for phase in (1, 2):
+        todo = slots(cfg, phase)
+        log.info("phase %d: %d slots, %d workers", phase, len(todo), cfg.workers)
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(cfg.workers, maxtasksperchild=1) as pool:
+            for slot, outcome in pool.imap(_work, [(plain, s) for s in todo]):
+                log.info("phase %d %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)

@@ -1,0 +1,40 @@
+"""The statistics of a fair optimizer study, as small pure functions over lists of scores.
+
+- ``expected_max``: the expected best score after k trials of a random search, computed from n
+  observed trials without resampling (Dodge et al. 2019, "Show Your Work"): with the scores
+  sorted v₁ ≤ … ≤ vₙ, E[max of k] = Σᵢ vᵢ·((i/n)ᵏ − ((i−1)/n)ᵏ).
+- ``bootstrap_ci``: a percentile bootstrap confidence interval of the mean over seeds.
+- ``probability_of_improvement``: P(a > b) over all pairs of seed scores, ties counting ½
+  (as in rliable).
+Scores are oriented so that higher is better (a minimised metric is negated first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def expected_max(scores: Sequence[float], k: int) -> float:
+    values = np.sort(np.asarray(scores, dtype=float))
+    n = len(values)
+    i = np.arange(1, n + 1)
+    weights = (i / n) ** k - ((i - 1) / n) ** k
+    return float(np.sum(values * weights))
+
+
+def bootstrap_ci(
+    scores: Sequence[float], level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    values = np.asarray(scores, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:
+    x, y = np.asarray(a, dtype=float)[:, None], np.asarray(b, dtype=float)[None, :]
+    return float(np.mean((x > y) + 0.5 * (x == y)))

@@ -1,0 +1,132 @@
+"""scripts/study.py's protocol end to end on study=smoke: equal trials per optimizer, phase 2
+on fresh seeds, the report's columns and plots, resume without redoing trials, and a diverging
+optimizer recorded as failed while the study completes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import CONF
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+from ganopt.study.report import write_report
+from ganopt.study.runner import holders, load_study, run_study, storage
+
+State = optuna.trial.TrialState
+QUICK = ["experiment=optimizer_study_ring", "steps=50", "logger=none", "callbacks.samples.n=16"]
+
+
+def study_config(tmp: Path, *overrides: str, base: list[str] | None = None) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("study", overrides=list(overrides))
+    with open_dict(cfg):
+        if base is not None:
+            cfg.study.base = base
+        cfg.storage, cfg.report_dir = str(tmp / "trials.journal"), str(tmp / "report")
+        cfg.runs_dir = str(tmp / "runs")
+        cfg.paths.output_dir = str(tmp / "out")
+    return cfg
+
+
+def trials(cfg: DictConfig, name: str) -> list[optuna.trial.FrozenTrial]:
+    return load_study(cfg, name, storage(cfg.storage)).get_trials(deepcopy=False)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> DictConfig:
+    cfg = study_config(tmp_path_factory.mktemp("smoke"), "study=smoke")
+    run_study(cfg)
+    write_report(cfg, Path(cfg.report_dir))
+    return cfg
+
+
+def test_every_optimizer_gets_the_same_trials_and_fresh_seeds(smoke: DictConfig) -> None:
+    for optimizer in smoke.study.optimizers:
+        search = holders(load_study(smoke, f"{optimizer}/phase1", storage(smoke.storage)))
+        assert sorted(search) == [0, 1, 2]
+        assert all(t.state in (State.COMPLETE, State.PRUNED) for t in search.values())
+        assert all("seed=0" not in s for t in search.values() for s in t.user_attrs["settings"])
+        final = holders(load_study(smoke, f"{optimizer}/phase2", storage(smoke.storage)))
+        assert sorted(final) == [1, 2]  # seeds 1 and 2, not the search seed 0
+        best = max((t for t in search.values() if t.state == State.COMPLETE), key=lambda t: t.value)
+        assert all(t.user_attrs["settings"] == best.user_attrs["settings"] for t in final.values())
+
+
+def test_report_has_the_columns_and_plots(smoke: DictConfig) -> None:
+    report = Path(smoke.report_dir)
+    with (report / "table.csv").open() as file:
+        table = list(csv.DictReader(file))
+    assert {row["optimizer"] for row in table} == {"adam", "rmsprop"}
+    for column in (
+        "score mean",
+        "score median",
+        "score 95% CI low",
+        "score 95% CI high",
+        "success rate",
+        "grad evals per run",
+        "phase-1 trials (done/pruned/failed)",
+    ):
+        assert column in table[0]
+    for row in table:
+        assert (
+            float(row["score 95% CI low"])
+            <= float(row["score mean"])
+            <= float(row["score 95% CI high"])
+        )
+        assert float(row["grad evals per run"]) == 2 * 300  # D and G, one gradient each
+    text = (report / "table.md").read_text()
+    assert "over phase-2 seed pairs" in text
+    for name in ("expected_best.png", "lr_sensitivity.png"):
+        assert (report / name).stat().st_size > 5_000
+
+
+def test_rerunning_a_finished_study_runs_nothing(smoke: DictConfig) -> None:
+    before = {o: len(trials(smoke, f"{o}/phase1")) for o in smoke.study.optimizers}
+    run_study(smoke)
+    assert {o: len(trials(smoke, f"{o}/phase1")) for o in smoke.study.optimizers} == before
+
+
+def test_a_killed_study_reruns_only_the_unfinished_slot(tmp_path: Path) -> None:
+    cfg = study_config(
+        tmp_path,
+        "study=smoke",
+        "study.optimizers=[adam]",
+        "study.trials=2",
+        "study.seeds=1",
+        base=QUICK,
+    )
+    study = load_study(cfg, "adam/phase1", storage(cfg.storage))
+    stale = study.ask()  # what a killed worker leaves: a RUNNING trial holding slot 0
+    stale.set_user_attr("slot", 0)
+    run_study(cfg)
+    search = holders(load_study(cfg, "adam/phase1", storage(cfg.storage)))
+    assert sorted(search) == [0, 1] and search[0].number != stale.number
+    assert all(t.state == State.COMPLETE for t in search.values())
+
+
+def test_a_diverging_optimizer_fails_its_trials_and_the_study_completes(tmp_path: Path) -> None:
+    cfg = study_config(
+        tmp_path,
+        "study=smoke",
+        "study.optimizers=[sgd]",
+        "study.trials=2",
+        "study.seeds=1",
+        "study.space.lr.low=10",
+        "study.space.lr.high=20",
+        "study.space.momentum=null",
+        base=[*QUICK, "loss=wasserstein"],
+    )
+    run_study(cfg)
+    search = holders(load_study(cfg, "sgd/phase1", storage(cfg.storage)))
+    assert sorted(search) == [0, 1]
+    assert all(
+        t.state == State.FAIL and "diverged" in t.user_attrs["reason"] for t in search.values()
+    )
+    write_report(cfg, Path(cfg.report_dir))
+    assert "0/0/2" in (Path(cfg.report_dir) / "table.md").read_text()
