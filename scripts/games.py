@@ -7,18 +7,14 @@ to its run directory, logs/games/runs/<date>/. The logic lives in ganopt.games.l
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from ganopt.cli import exit_status, precheck
-from ganopt.config import register_resolvers
-from ganopt.errors import EXIT_CONFIG_ERROR, ConfigError
+from ganopt.cli import exit_status, run_app
 
 log = logging.getLogger("ganopt")
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="games")
@@ -33,11 +29,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    register_resolvers()
-    try:
-        precheck(sys.argv[1:], CONF, "games")
-    except ConfigError as error:
-        logging.basicConfig(format="[%(levelname)s] %(message)s")
-        log.error("Configuration error: %s", error)
-        sys.exit(EXIT_CONFIG_ERROR)
-    main()
+    run_app(main, "games")

@@ -8,18 +8,14 @@ Rerunning the command resumes from the trial journal. The logic lives in ganopt.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from ganopt.cli import exit_status, precheck
-from ganopt.config import register_resolvers
-from ganopt.errors import EXIT_CONFIG_ERROR, ConfigError
+from ganopt.cli import exit_status, run_app
 
 log = logging.getLogger("ganopt")
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="study")
@@ -34,11 +30,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    register_resolvers()
-    try:
-        precheck(sys.argv[1:], CONF, "study")
-    except ConfigError as error:
-        logging.basicConfig(format="[%(levelname)s] %(message)s")
-        log.error("Configuration error: %s", error)
-        sys.exit(EXIT_CONFIG_ERROR)
-    main()
+    run_app(main, "study")

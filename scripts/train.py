@@ -8,19 +8,15 @@ SIGTERM); metrics.json says the same in its ``status``.
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from ganopt.cli import exit_status, expand_resume, precheck
-from ganopt.config import register_resolvers, validate
-from ganopt.errors import EXIT_CONFIG_ERROR, ConfigError
+from ganopt.cli import exit_status, run_app
+from ganopt.config import validate
 
 log = logging.getLogger("ganopt")
-CONF = Path(__file__).resolve().parents[1] / "conf"
 # Lightning 2.6 with torch >= 2.10 warns about its own use of torch's pytree API on every run.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
@@ -37,12 +33,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    register_resolvers()
-    try:
-        sys.argv[1:] = expand_resume(sys.argv[1:])  # ckpt_path=<file> alone continues its run
-        precheck(sys.argv[1:], CONF)
-    except ConfigError as error:
-        logging.basicConfig(format="[%(levelname)s] %(message)s")
-        log.error("Configuration error: %s", error)
-        sys.exit(EXIT_CONFIG_ERROR)
-    main()
+    run_app(main, "train", resume=True)

@@ -13,9 +13,10 @@ import logging
 import re
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -99,8 +100,8 @@ def precheck(args: list[str], conf: Path, config_name: str = "train") -> None:
         siblings = _keys(conf, config_name, [x for x in lines if x != line], parent)
         raise ConfigError(
             f"{line}: the config has no key {key}{_nearest(leaf, siblings)}. "
-            f"`python scripts/train.py --cfg job` prints every key; to add a new one, write "
-            f"+{line}."
+            f"`python scripts/{config_name}.py --cfg job` prints every key; to add a new one, "
+            f"write +{line}."
         ) from None
     except Exception:  # anything else: Hydra reports it as usual
         return
@@ -169,6 +170,24 @@ def exit_status(cfg: DictConfig) -> Iterator[None]:
 # What Hydra and the loggers create before the first step: a run directory holding only these
 # stopped before training and is removed, so a mistake leaves no empty run behind.
 _BEFORE_TRAINING = {".hydra", "train.log", "tensorboard"}
+
+
+def run_app(main: Callable[[], Any], config_name: str, resume: bool = False) -> None:
+    """A script's ``__main__``: resolvers, the command line checked (and, for ``resume``,
+    ``ckpt_path=`` expanded into its run's overrides), then the Hydra app ``main``."""
+    from ganopt.compose import CONF
+    from ganopt.config import register_resolvers
+
+    register_resolvers()
+    try:
+        if resume:
+            sys.argv[1:] = expand_resume(sys.argv[1:])
+        precheck(sys.argv[1:], CONF, config_name)
+    except ConfigError as error:
+        logging.basicConfig(format="[%(levelname)s] %(message)s")
+        log.error("Configuration error: %s", error)
+        sys.exit(EXIT_CONFIG_ERROR)
+    main()
 
 
 def remove_if_empty(run_dir: Path) -> None:
