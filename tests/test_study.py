@@ -5,6 +5,9 @@ optimizer recorded as failed while the study completes."""
 from __future__ import annotations
 
 import csv
+import os
+import socket
+import subprocess
 from pathlib import Path
 
 import optuna
@@ -15,7 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from ganopt.study.report import write_report
-from ganopt.study.runner import holders, load_study, run_study, storage
+from ganopt.study.runner import abandon_stale, holders, load_study, run_study, storage
 
 State = optuna.trial.TrialState
 QUICK = ["experiment=optimizer_study_ring", "steps=50", "logger=none", "callbacks.samples.n=16"]
@@ -103,7 +106,16 @@ def test_a_killed_study_reruns_only_the_unfinished_slot(tmp_path: Path) -> None:
     )
     study = load_study(cfg, "adam/phase1", storage(cfg.storage))
     stale = study.ask()  # what a killed worker leaves: a RUNNING trial holding slot 0
-    stale.set_user_attr("slot", 0)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for key, value in (("slot", 0), ("host", socket.gethostname()), ("pid", dead.pid)):
+        stale.set_user_attr(key, value)
+    running = study.ask()  # a live worker's trial (this process) is not touched
+    for key, value in (("slot", 1), ("host", socket.gethostname()), ("pid", os.getpid())):
+        running.set_user_attr(key, value)
+    assert abandon_stale(cfg) == 1
+    running.set_user_attr("abandoned", True)  # now let the study rerun slot 1 as well
+    study.tell(running, state=State.FAIL)
     run_study(cfg)
     search = holders(load_study(cfg, "adam/phase1", storage(cfg.storage)))
     assert sorted(search) == [0, 1] and search[0].number != stale.number

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -149,6 +151,12 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
         return "done before"
     trial = study.ask()
     trial.set_user_attr("slot", slot.index)
+    for key, value in (
+        ("host", socket.gethostname()),
+        ("pid", os.getpid()),
+        ("started", time.time()),
+    ):
+        trial.set_user_attr(key, value)
     if holders(study)[slot.index].number != trial.number:  # another worker took it first
         trial.set_user_attr("abandoned", True)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -246,25 +254,46 @@ def _work(args: tuple[dict[str, Any], Slot]) -> tuple[Slot, str]:
     return args[1], run_slot(OmegaConf.create(args[0]), args[1])
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def is_stale(trial: optuna.trial.FrozenTrial, stale_after_s: float) -> bool:
+    """A RUNNING trial nobody runs any more: its worker's process on this host is gone, or
+    (another host: a SLURM job) it started longer ago than any trial takes."""
+    attrs = trial.user_attrs
+    if attrs.get("host") == socket.gethostname() and "pid" in attrs:
+        return not _alive(attrs["pid"])
+    return time.time() - attrs.get("started", 0.0) > stale_after_s
+
+
 def abandon_stale(cfg: DictConfig) -> int:
     """Trials left RUNNING by a killed study: marked failed (abandoned) so their slots rerun."""
     store, count = storage(cfg.storage), 0
     for summary in optuna.get_all_study_summaries(store):
         study = optuna.load_study(study_name=summary.study_name, storage=store)
         for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
-            study._storage.set_trial_user_attr(trial._trial_id, "abandoned", True)
-            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-            count += 1
+            if is_stale(trial, cfg.study.stale_after_s):
+                store.set_trial_user_attr(trial._trial_id, "abandoned", True)
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+                count += 1
     return count
 
 
 def run_study(cfg: DictConfig) -> None:
-    """Phase 1 then phase 2, ``cfg.workers`` processes at a time; resumes from the storage."""
+    """The phases in ``cfg.phases`` (1 then 2; [] only reports), ``cfg.workers`` processes at a
+    time; resumes from the storage."""
     quiet()
-    if (stale := abandon_stale(cfg)) > 0:
+    if cfg.phases and (stale := abandon_stale(cfg)) > 0:
         log.info("%d trials of a stopped run of this study will be run again", stale)
     plain = OmegaConf.to_container(cfg, resolve=True)
-    for phase in (1, 2):
+    for phase in cfg.phases:
         todo = slots(cfg, phase)
         log.info("phase %d: %d slots, %d workers", phase, len(todo), cfg.workers)
         context = multiprocessing.get_context("spawn")
