@@ -53,6 +53,8 @@ def test_every_optimizer_gets_the_same_trials_and_fresh_seeds(smoke: DictConfig)
     for optimizer in smoke.study.optimizers:
         search = holders(load_study(smoke, f"{optimizer}/phase1", storage(smoke.storage)))
         assert sorted(search) == [0, 1, 2]
+        draws = {tuple(sorted(t.params.items())) for t in search.values()}
+        assert len(draws) == 3  # every trial samples its own settings
         assert all(t.state in (State.COMPLETE, State.PRUNED) for t in search.values())
         assert all("seed=0" not in s for t in search.values() for s in t.user_attrs["settings"])
         final = holders(load_study(smoke, f"{optimizer}/phase2", storage(smoke.storage)))

@@ -169,7 +169,8 @@ def write_plots(results: list[OptimizerResult], out: Path) -> list[Path]:
         ylabel="expected best score",
         title="expected best score after k trials",
     )
-    ax.legend(fontsize="small")
+    if ax.get_legend_handles_labels()[0]:  # none when no trial of any optimizer finished
+        ax.legend(fontsize="small")
     figure.savefig(out / "expected_best.png")
 
     figure = Figure(figsize=(3.0 * len(results), 5.0), dpi=80, layout="constrained")

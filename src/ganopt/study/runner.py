@@ -60,9 +60,14 @@ def storage(path: str | Path) -> optuna.storages.BaseStorage:
     return optuna.storages.JournalStorage(backend)
 
 
-def load_study(cfg: DictConfig, name: str, store: optuna.storages.BaseStorage) -> optuna.Study:
+def load_study(
+    cfg: DictConfig, name: str, store: optuna.storages.BaseStorage, slot: int = 0
+) -> optuna.Study:
+    """The study of one optimizer and phase. Each worker builds its own sampler, so the
+    sampler's seed is the slot's: the same policy for every optimizer, a different draw per
+    trial, and the same draws when the study is run again."""
     optimizer = name.split("/")[0]
-    seed = sorted(cfg.study.optimizers).index(optimizer)  # same policy, own stream per optimizer
+    seed = 1000 * sorted(cfg.study.optimizers).index(optimizer) + slot
     pruner = optuna.pruners.MedianPruner(
         n_startup_trials=cfg.study.pruning.startup_trials,
         n_warmup_steps=cfg.study.pruning.warmup_steps,
@@ -146,7 +151,7 @@ def score(metrics: Any, objective: dict[str, float]) -> float:
 def run_slot(cfg: DictConfig, slot: Slot) -> str:
     """Run one slot unless a trial already holds it; returns what happened, in words."""
     store = storage(cfg.storage)
-    study = load_study(cfg, slot.study_name, store)
+    study = load_study(cfg, slot.study_name, store, slot.index)
     if slot.index in holders(study):
         return "done before"
     trial = study.ask()
