@@ -20,13 +20,17 @@ DIGITS = ["data=digits", "data.resolution=16", *TINY_DCGAN]
 
 
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    out: dict[str, list[tuple[int, float]]] = {}
-    for path in sorted((run_dir / "tensorboard").glob("events.*")):
+    """Every scalar point of the run's event files, in the order it was written (by wall time:
+    a run can have two files, and their names need not sort in that order)."""
+    points: dict[str, list[tuple[float, int, float]]] = {}
+    for path in (run_dir / "tensorboard").glob("events.*"):
         events = EventAccumulator(str(path))
         events.Reload()
         for tag in events.Tags()["scalars"]:
-            out.setdefault(tag, []).extend((e.step, e.value) for e in events.Scalars(tag))
-    return out
+            points.setdefault(tag, []).extend(
+                (e.wall_time, e.step, e.value) for e in events.Scalars(tag)
+            )
+    return {tag: [(step, value) for _, step, value in sorted(p)] for tag, p in points.items()}
 
 
 @pytest.mark.parametrize("optimizer", options("optimizer"))
