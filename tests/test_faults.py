@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -23,7 +24,7 @@ import torch
 from conftest import FAST, ROOT, TINY_MLP
 from test_train import scalars
 
-from ganopt.errors import SaveFailed
+from ganopt.errors import RunDiverged, RunInterrupted, SaveFailed
 from ganopt.resume import first_mismatch
 from ganopt.train import train
 
@@ -250,6 +251,14 @@ def test_broken_or_unfitting_checkpoints_stop_before_training(broken_runs, case:
     assert result.returncode == 2, output
     assert BROKEN[case] in output and str(path) in output and "Traceback" not in output
     assert not run.exists()  # nothing created for a run that never started
+
+
+def test_run_stopped_errors_survive_pickling() -> None:
+    """A study's worker process raises them into the parent."""
+    error = pickle.loads(pickle.dumps(RunInterrupted("stopped", step=12, signum=signal.SIGTERM)))
+    assert (str(error), error.step, error.exit_code) == ("stopped", 12, 143)
+    diverged = pickle.loads(pickle.dumps(RunDiverged("NaN", step=3)))
+    assert (str(diverged), diverged.step, diverged.exit_code) == ("NaN", 3, 3)
 
 
 def test_the_first_differing_parameter_is_named_with_both_shapes() -> None:

@@ -144,3 +144,14 @@ def test_a_diverging_optimizer_fails_its_trials_and_the_study_completes(tmp_path
     )
     write_report(cfg, Path(cfg.report_dir))
     assert "0/0/2" in (Path(cfg.report_dir) / "table.md").read_text()
+
+
+def test_a_trial_stopped_by_a_signal_does_not_hold_its_slot(tmp_path: Path) -> None:
+    cfg = study_config(tmp_path, "study=smoke")
+    study = load_study(cfg, "adam/phase1", storage(cfg.storage))
+    for slot, reason in ((0, "interrupted: SIGTERM at generator step 40"), (1, "diverged: NaN")):
+        trial = study.ask()
+        trial.set_user_attr("slot", slot)
+        trial.set_user_attr("reason", reason)
+        study.tell(trial, state=State.FAIL)
+    assert sorted(holders(study)) == [1]  # a diverged trial is a result; a stopped one is not

@@ -30,6 +30,9 @@ class RunStopped(RuntimeError):
         super().__init__(message)
         self.step = step  # the generator step reached
 
+    def __reduce__(self) -> tuple:  # picklable: a study's worker process raises it
+        return type(self), (str(self), self.step)
+
 
 class RunDiverged(RunStopped):
     status = "diverged"
@@ -48,6 +51,9 @@ class RunInterrupted(RunStopped):
         super().__init__(message, step)
         self.signum = signum
         self.exit_code = 128 + signum
+
+    def __reduce__(self) -> tuple:
+        return type(self), (str(self), self.step, self.signum)
 
     @property
     def signal_name(self) -> str:

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganopt.callbacks.schedule import EveryNSteps
 from ganopt.compose import compose_config
 from ganopt.config import learning_rates
-from ganopt.errors import ConfigError, RunStopped
+from ganopt.errors import ConfigError, RunInterrupted, RunStopped
 from ganopt.train import gradient_evaluations, train
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,13 @@ def load_study(
 
 
 def holders(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
-    """Each slot's trial: the lowest-numbered one that finished or still runs (not abandoned)."""
+    """Each slot's trial: the lowest-numbered one that finished or still runs; trials abandoned
+    by a dead worker or stopped by a signal (their run did not end) hold nothing."""
     chosen: dict[int, optuna.trial.FrozenTrial] = {}
     for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         slot = trial.user_attrs.get("slot")
-        if slot is None or trial.user_attrs.get("abandoned"):
+        stopped = str(trial.user_attrs.get("reason", "")).startswith("interrupted")
+        if slot is None or trial.user_attrs.get("abandoned") or stopped:
             continue
         chosen.setdefault(slot, trial)
     return chosen
@@ -207,6 +209,8 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
         trial.set_user_attr("reason", f"{stopped.status}: {stopped}")
         trial.set_user_attr("gradient_evaluations", stopped.step * per_step)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        if isinstance(stopped, RunInterrupted):  # the study is being stopped: so is this worker
+            raise
         return f"failed ({stopped.status})"
     except ConfigError:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
