@@ -84,11 +84,13 @@ def load_study(
 
 def holders(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
     """Each slot's trial: the lowest-numbered one that finished or still runs; trials abandoned
-    by a dead worker or stopped by a signal (their run did not end) hold nothing."""
+    by a dead worker, stopped by a signal or failed without a result (a reason) hold nothing."""
     chosen: dict[int, optuna.trial.FrozenTrial] = {}
     for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         slot = trial.user_attrs.get("slot")
-        stopped = str(trial.user_attrs.get("reason", "")).startswith("interrupted")
+        reason = str(trial.user_attrs.get("reason", ""))
+        failed_without_result = trial.state == optuna.trial.TrialState.FAIL and not reason
+        stopped = reason.startswith("interrupted") or failed_without_result
         if slot is None or trial.user_attrs.get("abandoned") or stopped:
             continue
         chosen.setdefault(slot, trial)
@@ -179,7 +181,9 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
             return "skipped: no phase-1 trial finished"
         settings, seed = list(best.user_attrs["settings"]), slot.index
     trial.set_user_attr("settings", settings)
-    out = Path(cfg.runs_dir) / slot.optimizer / f"phase{slot.phase}_{slot.index:03d}"
+    # One directory per trial: a slot rerun after an interrupted trial starts afresh.
+    run_name = f"phase{slot.phase}_{slot.index:03d}_trial{trial.number:03d}"
+    out = Path(cfg.runs_dir) / slot.optimizer / run_name
     overrides = [
         *cfg.study.base,
         f"optimizer={slot.optimizer}",
@@ -213,6 +217,7 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
             raise
         return f"failed ({stopped.status})"
     except ConfigError:
+        trial.set_user_attr("abandoned", True)  # not a result: the slot stays free
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise
     value = score(metrics, objective)
