@@ -1,5 +1,6 @@
-"""What scripts/train.py does around train(): short answers to command-line mistakes, the
-config of a resumed run, and the exit status of every way a run can end.
+"""What the scripts (train.py, games.py, study.py) do around their work: short answers to
+command-line mistakes, the overrides of a resumed run, and the exit status of every way a run
+can end.
 
 Hydra composes the config before the task function runs and reports its own errors in several
 lines with exit status 1; ``precheck`` composes the command line first (about 0.3 s) so an

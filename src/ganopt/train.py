@@ -172,7 +172,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        if stop.stopping and module.generator_steps < cfg.steps:
+        if module.interrupted and module.generator_steps < cfg.steps:
             raise RunInterrupted(
                 f"{signal_name(stop)} at generator step {module.generator_steps} "
                 f"of {cfg.steps}.{saved_note(callbacks)}",

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import lightning as L
 
 from ganopt.callbacks.schedule import EveryNSteps
 from ganopt.errors import SaveFailed, one_line
-
-log = logging.getLogger(__name__)
 
 
 class StepCheckpoint(EveryNSteps):
@@ -42,8 +39,8 @@ class StepCheckpoint(EveryNSteps):
             )
             raise SaveFailed(
                 f"could not write {self.path} at generator step {pl_module.generator_steps} "
-                f"({one_line(error)}); {kept}. Free space or choose another place with "
-                f"hydra.run.dir=..., then resume with ckpt_path=auto.",
+                f"({one_line(error)}); {kept}. Free space, then resume with ckpt_path=auto in the "
+                f"same hydra.run.dir.",
                 step=pl_module.generator_steps,
             ) from None
         self.saved_step = pl_module.generator_steps

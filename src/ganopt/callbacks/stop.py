@@ -31,8 +31,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 class GracefulStop(L.Callback):
     def __init__(self) -> None:
-        self.signum: int | None = None  # the first stop signal received
-        self.stopping = False  # this rank stops (in DDP, maybe on another rank's signal)
+        self.signum: int | None = None  # the first stop signal received (None on a DDP rank
+        # that stops on another rank's signal: the module's ``interrupted`` says it stopped)
         self._outer: dict[int, Any] = {}  # handlers from before training (submitit's, ...)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -61,7 +61,7 @@ class GracefulStop(L.Callback):
         if trainer.world_size > 1:  # a signal may reach one rank only; all must stop together
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop:
-            self.stopping = pl_module.interrupted = True
+            pl_module.interrupted = True
             trainer.should_stop = True
 
     def hand_over(self) -> None:

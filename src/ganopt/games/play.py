@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
@@ -53,10 +52,6 @@ class Trajectory:
         return (d[b] / d[a]) ** (1.0 / spent)
 
 
-def gradient_evaluations(optimizer: Any) -> int:
-    return getattr(optimizer, "gradient_evaluations", 1)
-
-
 def play(
     game: Game,
     make_x: OptimizerFactory,
@@ -70,13 +65,13 @@ def play(
     opt_x, opt_y = make_x(list(game.x.parameters())), make_y(list(game.y.parameters()))
     game.attach(opt_y)
     player_x, player_y = Player(opt_x, game.loss_x), Player(opt_y, game.loss_y)
-    per_update = scheme.d_steps * gradient_evaluations(
-        opt_y
-    ) + scheme.g_steps * gradient_evaluations(opt_x)
+    per_update = (
+        scheme.d_steps * player_y.gradient_evaluations
+        + scheme.g_steps * player_x.gradient_evaluations
+    )
     points, evaluations = [game.point], [0]
     for step in range(1, steps + 1):
-        if hasattr(game, "step"):
-            game.step = step
+        game.step = step
         scheme(player_y, player_x)  # the maximiser plays the discriminator's part
         points.append(game.point)
         evaluations.append(step * per_update)

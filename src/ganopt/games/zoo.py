@@ -44,6 +44,7 @@ class Game:
 
     def __init__(self, x0: float = 1.0, y0: float = 1.0) -> None:
         self.x, self.y = Scalar(x0), Scalar(y0)
+        self.step = 0  # updates played so far: what lazy regularizers count
 
     def loss_x(self) -> Tensor:  # minimised by x
         raise NotImplementedError
@@ -107,7 +108,6 @@ class DiracGAN(Game):
         super().__init__(x0, y0)
         self.loss, self.regularizers = loss, dict(regularizers or {})
         self.real = torch.zeros(1, 1, dtype=torch.float64)  # the data: a point mass at 0
-        self.step = 0  # what lazy regularizers count
 
     def fake(self) -> Tensor:
         return self.x().reshape(1, 1)

@@ -101,7 +101,7 @@ def holders(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
 def search_overrides(cfg: DictConfig, optimizer: str, trial: optuna.Trial) -> list[str]:
     """Sample this trial's settings: a log-uniform lr per network, and beta1 or momentum where
     the optimizer has them (the same for both networks)."""
-    base = compose_config([*cfg.study.base, f"optimizer={optimizer}"], Path("/tmp/ganopt-space"))
+    base = compose_config([*cfg.study.base, f"optimizer={optimizer}"], Path(cfg.runs_dir))
     space = cfg.study.space
     overrides = []
     for key, _ in learning_rates(base.optimizer):
