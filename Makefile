@@ -17,8 +17,8 @@ install: $(STAMP)  ## create .venv and install ganopt with its dev tools
 train: $(STAMP)  ## the main job: DCGAN on the embedded digits data, no download
 	$(BIN)/python scripts/train.py $(ARGS)
 
-test: $(STAMP)  ## the default test suite (CPU only)
-	$(BIN)/python -m pytest $(ARGS)
+test: $(STAMP)  ## the default test suite (CPU only), one worker per core, a test file per worker
+	$(BIN)/python -m pytest -n auto --dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src scripts tests
