@@ -16,7 +16,7 @@ from ganopt.report import CompareError, compare, markdown_table, write_all
 EXAMPLES = """examples:
   python scripts/compare.py logs/train/multiruns/2026-01-01_12-00-00
   python scripts/compare.py logs/train/runs/A logs/train/runs/B --out reports/ab
-  python scripts/compare.py logs/train/multiruns/<date> --group-by optimizer,lr.generator
+  python scripts/compare.py logs/train/multiruns/<date> --group-by optimizer,optimizer.generator.lr
 
 exit status: 0 when at least one finished run was read; 2 when a path does not exist or holds
 no finished run; 1 when the outputs cannot be written."""

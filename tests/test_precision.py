@@ -20,7 +20,7 @@ from lightning.pytorch.plugins import MixedPrecision
 from omegaconf import DictConfig
 
 from ganopt.module import GAN
-from ganopt.train import build, train
+from ganopt.train import build, lightning_cadence, train
 
 BASE = [
     "trainer=cpu",
@@ -45,7 +45,8 @@ def fit(cfg: DictConfig, *callbacks: L.Callback, **trainer: Any) -> tuple[L.Trai
     """Train ``cfg`` with extra callbacks (and Trainer arguments); return trainer and module."""
     L.seed_everything(cfg.seed, verbose=False)  # as train() does: same seed, same run
     datamodule, module = build(cfg)
-    fitted = instantiate(cfg.trainer, callbacks=list(callbacks), logger=False, **trainer)
+    cadence = lightning_cadence(cfg, list(callbacks))
+    fitted = instantiate(cfg.trainer, callbacks=list(callbacks), logger=False, **cadence, **trainer)
     fitted.fit(module, datamodule=datamodule)
     return fitted, module
 
@@ -165,13 +166,18 @@ def fp16_scaled(device: str) -> tuple[list[str], dict[str, Any]]:
 
 
 class LoggedGradNorms(L.Callback):
-    """The ``grad_norm/g`` the module logs at every step (with log_every_n_steps=1)."""
+    """The ``grad_norm/g`` the module logs at every step (with log_every_n_steps=1), as
+    Lightning holds it: updated after the batch-end hooks, so read at the next batch's start."""
 
     def __init__(self) -> None:
         self.values: list[float] = []
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GAN, *_: Any) -> None:
-        self.values.append(pl_module.latest_metrics["grad_norm/g"])
+    def on_train_batch_start(self, trainer: L.Trainer, *_: Any) -> None:
+        if "grad_norm/g" in trainer.callback_metrics:
+            self.values.append(float(trainer.callback_metrics["grad_norm/g"]))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: GAN) -> None:
+        self.on_train_batch_start(trainer)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -13,6 +13,7 @@ from conftest import FAST, TINY_DCGAN, TINY_MLP, options
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganopt.errors import ConfigError
+from ganopt.metrics import ModeCoverage
 from ganopt.train import build, train
 
 RING = ["data=gaussians_ring", "model=mlp", *TINY_MLP]
@@ -60,30 +61,91 @@ def test_run_directory_holds_every_output(make_cfg) -> None:
     ]
     saved = json.loads((run / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
+    _, module = build(cfg)
     assert saved["config"] == {
+        "optimizer": "adam",
+        **{
+            f"optimizer.{network}{key}": value
+            for network in ("generator", "discriminator")
+            for key, value in {
+                "": "Adam",
+                ".lr": 2e-4,
+                ".betas": "(0.5, 0.999)",
+                ".eps": 1e-8,
+                ".weight_decay": 0.0,
+            }.items()
+        },
         "data": "gaussians_ring",
         "model": "mlp",
-        "optimizer": "adam",
         "loss": "nonsaturating",
         "update": "alternating",
-        "optimizer.generator": "Adam",
-        "lr.generator": 2e-4,
-        "optimizer.discriminator": "Adam",
-        "lr.discriminator": 2e-4,
+        "scheduler.generator": None,
+        "scheduler.discriminator": None,
+        "regularizer": None,
+        "ema.decay": None,
+        "ema.start": 1000,
+        "clip_grad_norm.generator": None,
+        "clip_grad_norm.discriminator": None,
+        "data.batch_size": 256,
+        "precision": "32-true",
         "seed": 0,
         "steps": 6,
         "d_steps": 1,
         "g_steps": 1,
-        "params.generator": sum(p.numel() for p in build(cfg)[1].generator.parameters()),
-        "params.discriminator": sum(p.numel() for p in build(cfg)[1].discriminator.parameters()),
+        "params.generator": sum(p.numel() for p in module.generator.parameters()),
+        "params.discriminator": sum(p.numel() for p in module.discriminator.parameters()),
     }
 
 
-def test_tensorboard_holds_the_documented_tags_at_generator_steps(make_cfg) -> None:
-    cfg = make_cfg(*FAST, *RING, "d_steps=2", "callbacks.throughput.every_n_steps=2")
+def test_summary_records_each_networks_optimizer_regularizers_ema_and_scheduler(
+    make_cfg,
+) -> None:
+    cfg = make_cfg(
+        *FAST,
+        *RING,
+        "logger=tensorboard",
+        "optimizer=lookahead",
+        "optim@optimizer.discriminator.base=rmsprop",
+        "regularizer=[r1]",
+        "ema.decay=0.99",
+        "scheduler=cosine",
+    )
     train(cfg)
+    summary = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["config"]
+    assert next(iter(summary)) == "optimizer"
+    assert summary["optimizer.generator"] == summary["optimizer.discriminator"] == "Lookahead"
+    assert summary["optimizer.generator.base"] == "Adam"
+    assert summary["optimizer.discriminator.base"] == "RMSprop"
+    assert summary["optimizer.discriminator.base.momentum"] == 0.0
+    assert {"optimizer.generator.k", "optimizer.generator.alpha"} <= summary.keys()
+    assert summary["regularizer.r1"] == "R1Penalty" and summary["regularizer.r1.gamma"] == 10.0
+    assert summary["ema.decay"] == 0.99
+    assert summary["scheduler.generator"] == "CosineAnnealingLR"
+    # The HParams tab: one event file, its session start info names the same settings.
+    (events,) = (Path(cfg.paths.output_dir) / "tensorboard").glob("events.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    plugin = accumulator.PluginTagToContent("hparams")
+    assert b"optimizer.discriminator.base" in plugin["_hparams_/session_start_info"]
+    assert b"eval/modes" in plugin["_hparams_/experiment"]
+
+
+def test_different_optimizer_types_per_network_are_named_as_a_pair(make_cfg) -> None:
+    cfg = make_cfg(*FAST, *RING, "optim@optimizer.discriminator=rmsprop")
+    summary = train(cfg)["config"]
+    assert summary["optimizer"] == "adam/rmsprop"
+    assert (summary["optimizer.generator"], summary["optimizer.discriminator"]) == (
+        "Adam",
+        "RMSprop",
+    )
+
+
+def test_tensorboard_holds_the_documented_tags_at_generator_steps(make_cfg) -> None:
+    cfg = make_cfg(*FAST, *RING, "d_steps=2")
+    train(cfg)
+    assert len(list((Path(cfg.paths.output_dir) / "tensorboard").glob("events.*"))) == 1
     logged = scalars(Path(cfg.paths.output_dir))
-    expected = {
+    training = {
         "loss/d",
         "loss/g",
         "d/real",
@@ -92,16 +154,80 @@ def test_tensorboard_holds_the_documented_tags_at_generator_steps(make_cfg) -> N
         "grad_norm/g",
         "lr/d",
         "lr/g",
+        "perf/steps_per_sec",
     }
-    assert (
-        expected | {"perf/steps_per_sec", "eval/modes", "eval/hq_fraction", "eval/reverse_kl"}
-        <= logged.keys()
-    )
+    evaluation = set(ModeCoverage.names)
+    assert logged.keys() == training | evaluation
     # x axis = generator steps (6 steps, logged every 2), not Lightning's global_step (18 here);
-    # the final values appear once more at the last step, with the HParams summary.
-    assert sorted({step for step, _ in logged["loss/g"]}) == [2, 4, 6]
-    assert sorted({step for step, _ in logged["eval/modes"]}) == [3, 6]
-    assert len({value for step, value in logged["loss/g"] if step == 6}) == 1
+    # each value once: nothing is re-sent between log steps or added at the end.
+    for tag in training:
+        assert [step for step, _ in logged[tag]] == [2, 4, 6], tag
+    for tag in evaluation:
+        assert [step for step, _ in logged[tag]] == [3, 6], tag
+
+
+def test_lightning_model_checkpoint_keeps_the_best_evaluation(make_cfg) -> None:
+    """The issue's command, as a Lightning user writes it: no other override needed."""
+    cfg = make_cfg(
+        *FAST,
+        *RING,
+        "steps=9",
+        "+callbacks.best._target_=lightning.pytorch.callbacks.ModelCheckpoint",
+        "+callbacks.best.monitor=eval/reverse_kl",
+        "+callbacks.best.mode=min",
+        "+callbacks.best.save_top_k=-1",
+    )
+    metrics = train(cfg)
+    saved = sorted(Path(cfg.paths.output_dir).rglob("epoch=*.ckpt"))
+    # One checkpoint per evaluation (steps 3, 6, 9), named by the generator step.
+    assert [p.name for p in saved] == [f"epoch=0-step={s}.ckpt" for s in (3, 6, 9)]
+    assert torch.load(saved[-1], weights_only=False)["ganopt"]["generator_steps"] == 9
+    assert metrics["status"] == "finished"
+
+
+def test_callbacks_best_keeps_one_checkpoint_at_the_best_step(make_cfg) -> None:
+    scores = RecordEvaluations()
+    cfg = make_cfg(
+        *FAST,
+        *RING,
+        "steps=9",
+        "callbacks=best",
+        "callbacks.best.monitor=eval/reverse_kl",
+        "callbacks.best.mode=min",
+    )
+    train(cfg, extra_callbacks=[scores])
+    best = min(scores.values, key=lambda item: item[1])[0]
+    (saved,) = (Path(cfg.paths.output_dir) / "checkpoints").glob("best-*.ckpt")
+    assert saved.name == f"best-step={best}.ckpt"
+    assert torch.load(saved, weights_only=False)["ganopt"]["generator_steps"] == best
+
+
+def test_lightning_early_stopping_ends_the_run_and_says_so(make_cfg) -> None:
+    cfg = make_cfg(
+        *FAST,
+        *RING,
+        "steps=60",
+        "+callbacks.stop._target_=lightning.pytorch.callbacks.EarlyStopping",
+        "+callbacks.stop.monitor=eval/hq_fraction",
+        "+callbacks.stop.mode=max",
+        "+callbacks.stop.patience=0",
+        "+callbacks.stop.min_delta=1.0",  # no evaluation improves by a whole fraction
+    )
+    metrics = train(cfg)
+    assert metrics["generator_steps"] == 6  # evaluations at 3 (the first best) and 6 (stop)
+    assert metrics["status"] == "finished"
+    assert metrics["reason"] == "stopped early by a callback at generator step 6"
+
+
+class RecordEvaluations(L.Callback):
+    """(generator step, eval/reverse_kl) at every evaluation, as monitors see it."""
+
+    def __init__(self) -> None:
+        self.values: list[tuple[int, float]] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = float(trainer.callback_metrics["eval/reverse_kl"])
+        self.values.append((pl_module.generator_steps, value))
 
 
 class StepRecorder(L.Callback):
@@ -131,6 +257,7 @@ def test_each_update_changes_only_the_stepped_network(make_cfg, update: str) -> 
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
+        limit_val_batches=0,
     )
     trainer.fit(module, datamodule=datamodule)
     is_g = [name.startswith("generator.") for name, _ in module.named_parameters()]

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
+from torch.utils.data import DataLoader
 
 from ganopt.ema import EMA
 from ganopt.errors import RunDiverged
@@ -30,6 +31,12 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
 
 
+def as_float64(values: dict[str, float]) -> dict[str, Tensor]:
+    """Values for ``self.log``, which makes float32 tensors of Python floats (an lr of 2e-4
+    would read 0.000199999995 in metrics.json); CPU tensors, already synced."""
+    return {key: torch.tensor(value, dtype=torch.float64) for key, value in values.items()}
+
+
 class GAN(L.LightningModule):
     def __init__(
         self,
@@ -41,7 +48,6 @@ class GAN(L.LightningModule):
         update: UpdateScheme | None = None,
         clip_grad_norm: dict[str, float | None] | None = None,
         steps: int = 1000,
-        log_every_n_steps: int = 50,
         config: dict[str, Any] | None = None,
         regularizers: dict[str, Regularizer] | list[Regularizer] | None = None,
         ema: EMA | None = None,
@@ -54,7 +60,7 @@ class GAN(L.LightningModule):
         self.scheduler_factories = scheduler or {}
         self.update = update or Alternating()
         self.clip_grad_norm = clip_grad_norm or {}
-        self.steps, self.log_every_n_steps = steps, log_every_n_steps
+        self.steps = steps
         self.config = config  # the resolved run config, stored in checkpoints for scripts
         self.overrides: list[str] = []  # its command-line overrides: a resume recomposes them
         self.regularizers = as_named(regularizers)  # {name: penalty and/or D-step hook}
@@ -66,7 +72,6 @@ class GAN(L.LightningModule):
         self._logging_now = False
         self._g_scale: float | None = None  # the AMP GradScaler's scale before a G step
         self._skipped_g_steps = 0  # G steps the GradScaler skipped (inf/NaN) in this batch
-        self.latest_metrics: dict[str, float] = {}  # the last logged training scalars
         self.interrupted = False  # set by GracefulStop: the run ends early, on a signal
         # Non-finite losses since the last check (loss/d, loss/g), accumulated on the device so
         # that watching for divergence costs no sync per step; read by raise_if_diverged().
@@ -117,7 +122,7 @@ class GAN(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         if self.channels_last:  # NHWC images for NHWC conv networks
             real = real.contiguous(memory_format=torch.channels_last)
-        self._logging_now = self._crosses_log_step()
+        self._logging_now = self._is_log_batch()
         d_loss, g_loss = self.update(
             self.player(opt_d, lambda: self.d_loss(real)),
             self.player(opt_g, lambda: self.g_loss(len(real))),
@@ -213,11 +218,12 @@ class GAN(L.LightningModule):
             return []
         return schedulers if isinstance(schedulers, list) else [schedulers]
 
-    def _crosses_log_step(self) -> bool:
-        """Whether this batch reaches a multiple of ``log_every_n_steps`` or the last step."""
-        before, after = self.generator_steps, self.generator_steps + self.update.g_steps
-        n = self.log_every_n_steps
-        return after // n > before // n or after >= self.steps
+    def _is_log_batch(self) -> bool:
+        """Whether Lightning sends this batch's logged values to the loggers: every
+        ``trainer.log_every_n_steps`` batches (train.py sets it from ``log_every_n_steps``, in
+        generator steps) and the last one. Logging only then means no value is ever re-sent."""
+        last = self.generator_steps + self.update.g_steps >= self.steps
+        return (self.iterations + 1) % self.trainer.log_every_n_steps == 0 or last
 
     def _grad_scaler(self) -> torch.amp.GradScaler | None:
         """The AMP GradScaler that both optimizers share under 16-mixed precision, else None."""
@@ -249,13 +255,8 @@ class GAN(L.LightningModule):
         self._stats[f"grad_norm/{net}"] = norm
 
     def log_training_state(self, d_loss: Tensor, g_loss: Tensor) -> None:
-        """Write the training scalars at the current generator step, with one device sync.
-
-        Written to the loggers directly so the x axis is the generator step and nothing is
-        re-logged on the steps in between (Lightning re-sends every value logged with
-        ``self.log`` at each later batch: measured); also ``self.log``-ged with ``logger=False``,
-        so ``trainer.callback_metrics`` holds them for monitoring callbacks.
-        """
+        """Log the training scalars with one device sync; ``step`` (the generator step) is what
+        Lightning uses as the loggers' x axis."""
         self.raise_if_diverged()
         tensors = {"loss/d": d_loss, "loss/g": g_loss, **self._stats}
         values = torch.stack([t.detach().float() for t in tensors.values()])
@@ -264,10 +265,20 @@ class GAN(L.LightningModule):
         metrics = dict(zip(tensors, values.tolist(), strict=True))
         opt_g, opt_d = self.optimizers()
         metrics.update({"lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]})
-        self.latest_metrics = metrics
-        for logger in self.loggers:
-            logger.log_metrics(metrics, step=self.generator_steps)
-        self.log_dict(metrics, logger=False)  # trainer.callback_metrics, for callbacks
+        losses = {key: metrics.pop(key) for key in ("loss/d", "loss/g")}
+        self.log_dict(as_float64(losses), prog_bar=True)
+        self.log_dict(as_float64({**metrics, "step": self.generator_steps}))
+
+    # ---- evaluation: Lightning's validation loop, at the Evaluation callback's cadence --------
+    def val_dataloader(self) -> DataLoader:
+        """One placeholder batch per evaluation (a GAN has no validation data to iterate). The
+        loop gives the Evaluation callback Lightning's cadence (``val_check_interval``, set by
+        train.py) and the hook, ``on_validation_end``, where ModelCheckpoint, EarlyStopping and
+        pruning read ``eval/*``. Its own RNG: iterating it never draws from training's."""
+        return DataLoader([0], generator=torch.Generator())
+
+    def validation_step(self, batch: Any) -> None:
+        self.raise_if_diverged()  # nothing non-finite is scored (or saved as the best)
 
     # ---- checkpoints: counters and RNG, so a resumed run continues exactly --------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -19,14 +19,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ProgressBar
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard.summary import hparams
 
 from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint
-from ganopt.config import learning_rates, validate
+from ganopt.config import validate
 from ganopt.ema import EMA
 from ganopt.errors import ConfigError, RunDiverged, RunInterrupted, RunStopped
+from ganopt.metrics import METRIC_NAMES
 from ganopt.models import parameter_counts
 from ganopt.module import GAN
 from ganopt.resume import check_resumable, resolve_ckpt_path
@@ -105,7 +107,6 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
             update=update,
             clip_grad_norm=OmegaConf.to_container(cfg.clip_grad_norm),
             steps=cfg.steps,
-            log_every_n_steps=cfg.log_every_n_steps,
             config=OmegaConf.to_container(cfg, resolve=True),
             regularizers=instantiate(cfg.get("regularizer") or {}),
             ema=EMA(generator, cfg.ema.decay, cfg.ema.start) if cfg.ema.decay else None,
@@ -117,24 +118,54 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
         module.discriminator.compile(backend=backend)
     if module.channels_last:
         module.to(memory_format=torch.channels_last)
+    # Evaluation is Lightning's validation loop over the module's placeholder loader (a GAN has
+    # no validation data to score); with a datamodule, Lightning would ask the datamodule.
+    datamodule.val_dataloader = module.val_dataloader
     return datamodule, module
 
 
 def run_summary(cfg: DictConfig) -> dict[str, Any]:
-    """The key choices of a run, as written to metrics.json and the TensorBoard HParams tab."""
+    """Every setting that tells runs apart, flat (``optimizer.generator.betas``), as written to
+    metrics.json and the TensorBoard HParams tab; ``optimizer`` first: ``adam``, or
+    ``adam/rmsprop`` when the networks' optimizers differ (``optim@optimizer.<network>=``)."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    lrs = dict(learning_rates(cfg.optimizer))
-    summary: dict[str, Any] = {
-        group: choices.get(group) for group in ("data", "model", "optimizer", "loss", "update")
-    }
+    per_network = [choices.get(f"optim@optimizer.{n}") for n in ("generator", "discriminator")]
+    pair = "/".join(per_network) if None not in per_network and len(set(per_network)) > 1 else None
+    summary: dict[str, Any] = {"optimizer": pair or choices.get("optimizer")}
     for network in ("generator", "discriminator"):
-        node = cfg.optimizer[network]
-        summary[f"optimizer.{network}"] = str(node.get("_target_", "")).rsplit(".", 1)[-1]
-        summary[f"lr.{network}"] = next(
-            (lr for key, lr in lrs.items() if key.startswith(f"optimizer.{network}.")), None
-        )
-    summary.update(seed=cfg.seed, steps=cfg.steps, d_steps=cfg.d_steps, g_steps=cfg.g_steps)
+        summary.update(settings(cfg.optimizer[network], f"optimizer.{network}"))
+    summary.update({group: choices.get(group) for group in ("data", "model", "loss", "update")})
+    for key in ("scheduler", "regularizer", "ema", "clip_grad_norm"):
+        summary.update(settings(cfg.get(key), key))
+    summary.update(
+        {
+            "data.batch_size": cfg.data.get("batch_size"),
+            "precision": str(cfg.trainer.get("precision")),
+            "seed": cfg.seed,
+            "steps": cfg.steps,
+            "d_steps": cfg.d_steps,
+            "g_steps": cfg.g_steps,
+        }
+    )
     return summary
+
+
+def settings(node: Any, key: str) -> dict[str, Any]:
+    """A config node as flat ``key.name: value`` pairs: a class as its name (``Adam``), lists as
+    text (``(0.5, 0.999)``), ``_partial_`` left out; a node that is null or empty as null."""
+    if not isinstance(node, DictConfig) or not node:
+        return {key: None}
+    flat: dict[str, Any] = {}
+    for name, value in node.items():
+        if name == "_target_":
+            flat[key] = str(value).rsplit(".", 1)[-1]
+        elif name != "_partial_":
+            child = f"{key}.{name}"
+            if isinstance(value, DictConfig):
+                flat.update(settings(value, child))
+            else:
+                flat[child] = str(tuple(value)) if OmegaConf.is_list(value) else value
+    return flat
 
 
 def task_overrides() -> list[str]:
@@ -166,8 +197,13 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     loggers = [instantiate(c) for c in cfg.logger.values()]
     with user_errors():
         trainer: L.Trainer = instantiate(
-            cfg.trainer, callbacks=[*callbacks, stop], logger=loggers or False
+            cfg.trainer,
+            callbacks=[*callbacks, stop],
+            logger=loggers or False,
+            **lightning_cadence(cfg, callbacks),
         )
+    if trainer.is_global_zero:
+        log_run_summary(loggers, run_summary(cfg))
 
     started = time.perf_counter()
     try:
@@ -187,8 +223,6 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
             cfg,
             trainer,
             module,
-            callbacks,
-            loggers,
             elapsed,
             stopped.status,
             reason=str(stopped),
@@ -196,9 +230,47 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         )
         stop.hand_over()  # e.g. SLURM: requeue the job, which continues with ckpt_path=auto
         raise
-    return write_metrics(
-        cfg, trainer, module, callbacks, loggers, time.perf_counter() - started, "finished"
+    early = module.generator_steps < cfg.steps  # a callback's should_stop, e.g. EarlyStopping
+    reason = (
+        f"stopped early by a callback at generator step {module.generator_steps}" if early else None
     )
+    return write_metrics(
+        cfg, trainer, module, time.perf_counter() - started, "finished", reason=reason
+    )
+
+
+def lightning_cadence(cfg: DictConfig, callbacks: list[L.Callback]) -> dict[str, Any]:
+    """Lightning's batch-counted cadences from ganopt's, which count generator steps.
+
+    Training scalars go to the loggers every ``log_every_n_steps``; evaluation runs as
+    Lightning's validation loop every ``callbacks.evaluation.every_n_steps`` and at the end
+    (where the monitors of ModelCheckpoint and EarlyStopping look). Lightning's own
+    checkpointing is on only when a ModelCheckpoint is configured (``callbacks=best``): last.ckpt
+    is ganopt's StepCheckpoint.
+    """
+    per_batch = cfg.g_steps
+    evaluation = next((c for c in callbacks if isinstance(c, Evaluation)), None)
+    every = evaluation.every_n_steps if evaluation is not None else 0
+    return {
+        "log_every_n_steps": max(1, cfg.log_every_n_steps // per_batch),
+        "check_val_every_n_epoch": None,  # the stream is one endless epoch: count batches
+        "val_check_interval": max(1, every // per_batch) if every > 0 else 2**62,
+        "limit_val_batches": None if evaluation is not None else 0,  # None: all (one) batch
+        "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
+    }
+
+
+def log_run_summary(loggers: list[Logger], summary: dict[str, Any]) -> None:
+    """The run's settings for the HParams tab, written before training into the run's event
+    file; TensorBoard pairs them with the last value of each declared metric's scalar."""
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            declared = dict.fromkeys(("loss/d", "loss/g", *METRIC_NAMES), 0.0)
+            writer = logger.experiment._get_file_writer()  # as Lightning's log_hyperparams
+            for event in hparams(summary, declared):
+                writer.add_summary(event)
+        else:
+            logger.log_hyperparams(summary)
 
 
 def signal_name(stop: GracefulStop) -> str:
@@ -222,24 +294,21 @@ def write_metrics(
     cfg: DictConfig,
     trainer: L.Trainer,
     module: GAN,
-    callbacks: list[Any],
-    loggers: list[Any],
     wall_time: float,
     status: str,
     reason: str | None = None,
     last_good_step: int | None = None,
 ) -> dict[str, Any]:
-    """metrics.json, the HParams tab and train()'s return value: one dict, written on rank 0."""
-    final = dict(module.latest_metrics)
-    for callback in callbacks:
-        if isinstance(callback, Evaluation):
-            final.update(callback.latest)
+    """metrics.json and train()'s return value, on rank 0: the last value of every metric
+    Lightning holds (``trainer.callback_metrics``), the status and the run's settings."""
+    final = {key: float(value) for key, value in trainer.callback_metrics.items() if key != "step"}
     summary = run_summary(cfg)
     sizes = parameter_counts(module.generator, module.discriminator)
     summary.update({f"params.{network}": n for network, n in sizes.items()})
     metrics = {
         "status": status,
-        **({"reason": reason, "last_good_step": last_good_step} if reason else {}),
+        **({"reason": reason} if reason else {}),
+        **({"last_good_step": last_good_step} if last_good_step is not None else {}),
         **final,
         "generator_steps": module.generator_steps,
         "wall_time_s": round(wall_time, 2),
@@ -249,12 +318,6 @@ def write_metrics(
         output_dir = Path(cfg.paths.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        for logger in loggers:
-            if isinstance(logger, TensorBoardLogger):  # the HParams tab pairs them with metrics
-                logger.log_hyperparams(summary, metrics=final, step=module.generator_steps)
-            else:  # Logger.log_hyperparams(params) takes no metrics (CSVLogger raises)
-                logger.log_hyperparams(summary)
-            logger.finalize(status)  # Lightning closed it after fit; logging reopened it
         log.info("Run directory: %s (metrics.json, checkpoints/, samples/)", output_dir)
         log.info("Watch it with: tensorboard --logdir %s", output_dir.parent)
     return metrics

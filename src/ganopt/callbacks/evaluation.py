@@ -7,8 +7,8 @@ from contextlib import AbstractContextManager
 import lightning as L
 import torch
 
-from ganopt.callbacks.schedule import EveryNSteps
 from ganopt.metrics import Evaluator, Evaluators, InceptionMetrics
+from ganopt.module import as_float64
 
 
 def untouched_rng(device: torch.device) -> AbstractContextManager:
@@ -17,15 +17,17 @@ def untouched_rng(device: torch.device) -> AbstractContextManager:
     return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
 
-class Evaluation(EveryNSteps):
-    """Logs ``eval/*`` metrics; ``latest`` holds the last result (what metrics.json reports).
+class Evaluation(L.Callback):
+    """Logs ``eval/*`` metrics in Lightning's validation loop, every ``every_n_steps`` generator
+    steps and at the end: ``trainer.callback_metrics`` then holds them when ModelCheckpoint,
+    EarlyStopping or a pruner look at ``on_validation_end``.
 
     The metrics are the datamodule's own (mode coverage on 2D mixtures, classifier FCD and class
     coverage on digit data) plus, with ``inception=True``, Inception FID/KID against real
     images. They are built and prepared (networks loaded, real statistics computed) before
     training starts, so a missing weights file fails at once. Samples come from a fixed latent
     seed, so successive evaluations differ only by the generator, and evaluation never consumes
-    the training RNG (resumed runs stay exact).
+    the training RNG (resumed runs stay exact). Rank 0 evaluates; every rank logs its result.
     """
 
     def __init__(
@@ -36,11 +38,10 @@ class Evaluation(EveryNSteps):
         inception: bool = False,
         inception_weights: str | None = None,
     ) -> None:
-        super().__init__(every_n_steps)
+        self.every_n_steps = every_n_steps  # <= 0: only at the end (train.py sets the cadence)
         self.n_samples, self.seed = n_samples, seed
         self.inception, self.inception_weights = inception, inception_weights
         self.evaluator: Evaluator | None = None
-        self.latest: dict[str, float] = {}
 
     def build(self, datamodule: L.LightningDataModule) -> Evaluator | None:
         parts = [part] if (part := datamodule.evaluator()) is not None else []
@@ -50,20 +51,25 @@ class Evaluation(EveryNSteps):
         return Evaluators(*parts) if parts else None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
         if trainer.is_global_zero and self.evaluator is None:
             with untouched_rng(pl_module.device):  # building networks draws initial weights
                 self.evaluator = self.build(trainer.datamodule)
                 if self.evaluator is not None:
                     self.evaluator.prepare()
 
-    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.evaluator is None or not trainer.is_global_zero:
-            return
+    def evaluate(self, pl_module: L.LightningModule) -> dict[str, float]:
+        """The metrics of ``n_samples`` generated from the fixed latent seed."""
+        if self.evaluator is None:
+            return {}
         with untouched_rng(pl_module.device):
             samples = pl_module.sample(self.n_samples, torch.Generator().manual_seed(self.seed))
-            self.latest = self.evaluator(samples.float())
-        for logger in trainer.loggers:
-            logger.log_metrics(self.latest, step=pl_module.generator_steps)
-        if not self.final:  # into trainer.callback_metrics: what monitoring callbacks read
-            pl_module.log_dict(self.latest, logger=False, rank_zero_only=True)
+            return self.evaluator(samples.float())
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if getattr(pl_module, "interrupted", False):  # a signal: the time left is the save's
+            return
+        metrics = trainer.strategy.broadcast(
+            self.evaluate(pl_module) if trainer.is_global_zero else None
+        )
+        if metrics:
+            pl_module.log_dict(as_float64({**metrics, "step": pl_module.generator_steps}))

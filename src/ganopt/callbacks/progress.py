@@ -7,7 +7,7 @@ import time
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from ganopt.callbacks.schedule import EveryNSteps
+from ganopt.module import as_float64
 
 
 class StepProgressBar(TQDMProgressBar):
@@ -37,27 +37,24 @@ class StepProgressBar(TQDMProgressBar):
         bar = self.train_progress_bar
         if pl_module.generator_steps - bar.n >= self.refresh_rate or trainer.should_stop:
             bar.n = pl_module.generator_steps
-            losses = {
-                k: f"{v:.3f}" for k, v in pl_module.latest_metrics.items() if k[:5] == "loss/"
-            }
-            bar.set_postfix(losses, refresh=False)
+            bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
             bar.refresh()
 
 
-class Throughput(EveryNSteps):
-    """Logs ``perf/steps_per_sec``: generator steps per wall-clock second since the last log."""
+class Throughput(L.Callback):
+    """Logs ``perf/steps_per_sec``: generator steps per wall-clock second since the last log,
+    on the batches Lightning sends to the loggers (every ``trainer.log_every_n_steps``)."""
 
-    def __init__(self, every_n_steps: int = 100) -> None:
-        super().__init__(every_n_steps)
+    def __init__(self) -> None:
         self._clock = (0.0, 0)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
         self._clock = (time.perf_counter(), pl_module.generator_steps)
 
-    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
+        if pl_module.iterations % trainer.log_every_n_steps and not trainer.should_stop:
+            return
         now, step = time.perf_counter(), pl_module.generator_steps
         rate = (step - self._clock[1]) / max(now - self._clock[0], 1e-9)
         self._clock = (now, step)
-        for logger in trainer.loggers:
-            logger.log_metrics({"perf/steps_per_sec": rate}, step=step)
+        pl_module.log_dict(as_float64({"perf/steps_per_sec": rate}))

@@ -19,7 +19,6 @@ class EveryNSteps(L.Callback):
     def __init__(self, every_n_steps: int) -> None:
         self.every_n_steps = every_n_steps
         self._seen = self._done = 0
-        self.final = False  # the call at the end of training (Lightning forbids self.log there)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._seen = self._done = pl_module.generator_steps  # non-zero when resuming
@@ -35,7 +34,6 @@ class EveryNSteps(L.Callback):
         if getattr(pl_module, "interrupted", False) and not self.run_when_interrupted:
             return
         if pl_module.generator_steps != self._done:
-            self.final = True
             self._run(trainer, pl_module)
 
     def _run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -11,8 +11,11 @@ from ganopt.metrics.inception import InceptionMetrics, load_inception
 from ganopt.metrics.modes import ModeCoverage
 
 Evaluator = Callable[[Tensor], dict[str, float]]
+# Every metric an evaluator here reports: the HParams tab declares them before training.
+METRIC_NAMES = (*ModeCoverage.names, *ClassifierMetrics.names, *InceptionMetrics.names)
 
 __all__ = [
+    "METRIC_NAMES",
     "ClassifierMetrics",
     "ClassifierSettings",
     "DigitClassifier",

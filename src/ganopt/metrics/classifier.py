@@ -249,6 +249,8 @@ class ClassifierMetrics:
     the CPU, where the cached classifier lives (it is tiny).
     """
 
+    names = ("eval/fcd", "eval/class_entropy", "eval/classes", "eval/confidence")
+
     def __init__(
         self,
         data: Tensor,

@@ -114,6 +114,8 @@ class InceptionMetrics:
     call or on ``prepare()`` (call it at the start of a run to fail early when offline).
     """
 
+    names = ("eval/fid", "eval/kid")
+
     def __init__(
         self,
         real_images: Tensor,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -16,6 +17,7 @@ from torch import Tensor
 
 @dataclass
 class ModeCoverage:
+    names: ClassVar[tuple[str, ...]] = ("eval/modes", "eval/hq_fraction", "eval/reverse_kl")
     means: Tensor
     std: float
     hq_sigmas: float = 3.0

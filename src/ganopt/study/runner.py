@@ -30,7 +30,6 @@ import optuna
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ganopt.callbacks.schedule import EveryNSteps
 from ganopt.compose import compose_config
 from ganopt.config import learning_rates
 from ganopt.errors import ConfigError, RunInterrupted, RunStopped
@@ -129,18 +128,19 @@ def _optimizer_nodes(node: DictConfig, key: str = "optimizer") -> Iterator[tuple
 
 
 # ---- one trial ----------------------------------------------------------------------------------
-class Pruning(EveryNSteps):
-    """After each evaluation (same cadence, called after it), reports the study's objective
-    from ``trainer.callback_metrics`` and raises TrialPruned when the pruner says so."""
+class Pruning(L.Callback):
+    """After each evaluation (Lightning's validation loop), reports the study's objective from
+    ``trainer.callback_metrics`` at the generator step and raises TrialPruned when the pruner
+    says so. Optuna's PyTorchLightningPruningCallback reports at ``current_epoch``, which is 0
+    for the whole of ganopt's single endless epoch."""
 
-    def __init__(self, trial: optuna.Trial, objective: dict[str, float], every_n_steps: int):
-        super().__init__(every_n_steps)
+    def __init__(self, trial: optuna.Trial, objective: dict[str, float]) -> None:
         self.trial, self.objective = trial, objective
 
-    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = trainer.callback_metrics
-        if self.final or not all(key in metrics for key in self.objective):
-            return
+        if trainer.should_stop or not all(key in metrics for key in self.objective):
+            return  # the final evaluation is the trial's value, not an intermediate one
         step = pl_module.generator_steps
         self.trial.report(score(metrics, self.objective), step)
         if self.trial.should_prune():
@@ -198,8 +198,7 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
     per_step = run_cfg.d_steps * gradient_evaluations(factories["discriminator"]) + (
         run_cfg.g_steps * gradient_evaluations(factories["generator"])
     )
-    every = run_cfg.callbacks.evaluation.every_n_steps
-    pruning = [Pruning(trial, objective, every)] if slot.phase == 1 else []
+    pruning = [Pruning(trial, objective)] if slot.phase == 1 else []
     started = time.perf_counter()
     try:
         metrics = train(run_cfg, extra_callbacks=pruning)
