@@ -26,6 +26,8 @@ from ganopt.data import (
     ImageTransform,
     MNISTDataModule,
 )
+from ganopt.data.base import BatchStream
+from ganopt.data.image_folder import BatchLoader
 from ganopt.errors import ConfigError
 from ganopt.train import train
 
@@ -268,6 +270,7 @@ def test_image_folder_batches_are_exact_on_resume_with_workers(make_cfg, tmp_pat
         "data.resolution=8",
         "data.batch_size=5",
         "data.num_workers=2",
+        "data.memory_mb=0",  # decoded per batch by the workers
     )
     dm.trainer = SimpleNamespace(
         lightning_module=SimpleNamespace(iterations=3), global_rank=0, world_size=1
@@ -278,6 +281,25 @@ def test_image_folder_batches_are_exact_on_resume_with_workers(make_cfg, tmp_pat
     for offset, batch in enumerate(served):
         assert torch.equal(batch, dm.make_batch(3 + offset)), offset
     assert not torch.equal(dm.make_batch(0), dm.make_batch(4))  # a new epoch, a new order
+
+
+def test_a_folder_that_fits_in_memory_is_decoded_once_into_the_same_batches(
+    make_cfg, tmp_path: Path
+) -> None:
+    root = write_image_folder(tmp_path / "images")
+    common = ["data=image_folder", f"data.root={root}", "data.resolution=8", "data.batch_size=5"]
+    held = datamodule(make_cfg, *common)  # 24 images of 3x8x8 bytes: far under memory_mb
+    streamed = datamodule(make_cfg, *common, "data.memory_mb=0")
+    held.trainer = streamed.trainer = SimpleNamespace(
+        lightning_module=SimpleNamespace(iterations=2), global_rank=0, world_size=1
+    )
+    assert held.batches.pixels.dtype == torch.uint8 and held.batches.pixels.shape == (24, 3, 8, 8)
+    assert isinstance(held.train_dataloader(), BatchStream)  # no decoding workers
+    assert isinstance(streamed.train_dataloader(), BatchLoader)
+    for index in range(7):  # crosses an epoch boundary
+        assert torch.equal(held.make_batch(index), streamed.make_batch(index)), index
+    first = next(iter(held.train_dataloader()))
+    assert torch.equal(first, streamed.make_batch(2))  # the stream starts where training is
 
 
 def test_corrupt_image_is_named_at_scan(make_cfg, tmp_path: Path) -> None:
@@ -307,7 +329,9 @@ def test_corrupt_image_found_by_a_worker_is_named_without_traceback(
     root = write_image_folder(tmp_path / "images", per_class=4)
     (root / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     overrides = ["data=image_folder", f"data.root={root}", "data.batch_size=9", "data.resolution=8"]
-    dm = datamodule(make_cfg, *overrides, "data.verify=false", "data.num_workers=1")
+    dm = datamodule(
+        make_cfg, *overrides, "data.verify=false", "data.num_workers=1", "data.memory_mb=0"
+    )
     with pytest.raises(ConfigError) as error:
         for _ in dm.train_dataloader():  # one epoch holds every file, the broken one included
             pass
@@ -413,6 +437,7 @@ def test_resumed_image_folder_run_matches_uninterrupted_run(make_cfg, tmp_path: 
     root = write_image_folder(tmp_path / "images", per_class=6)
     common = [*FAST, *TINY_DCGAN, "data=image_folder", f"data.root={root}", "data.resolution=8"]
     common += ["data.batch_size=5", "data.num_workers=1", "model.generator.latent_dim=4"]
+    common += ["data.memory_mb=0"]  # through a DataLoader worker (held in memory: test below)
     straight = make_cfg(*common, run="straight")
     first_half = make_cfg(*common, "steps=4", run="first_half")
     train(straight)

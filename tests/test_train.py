@@ -173,8 +173,8 @@ def test_lightning_model_checkpoint_keeps_the_best_evaluation(make_cfg) -> None:
         *RING,
         "steps=9",
         "+callbacks.best._target_=lightning.pytorch.callbacks.ModelCheckpoint",
-        "+callbacks.best.monitor=eval/reverse_kl",
-        "+callbacks.best.mode=min",
+        "+callbacks.best.monitor=eval/modes",
+        "+callbacks.best.mode=max",
         "+callbacks.best.save_top_k=-1",
     )
     metrics = train(cfg)

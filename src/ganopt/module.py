@@ -17,6 +17,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader
 
+from ganopt.data.base import examples
 from ganopt.ema import EMA
 from ganopt.errors import RunDiverged
 from ganopt.losses import AdversarialLoss
@@ -118,8 +119,9 @@ class GAN(L.LightningModule):
         toggled = lambda: self.toggled_optimizer(optimizer)  # noqa: E731
         return Player(optimizer, loss, self.manual_backward, toggled)
 
-    def training_step(self, real: Tensor) -> None:
+    def training_step(self, batch: Any) -> None:
         opt_g, opt_d = self.optimizers()
+        real = examples(batch)  # a tensor, an (x, y) tuple or a dict: any DataLoader's batch
         if self.channels_last:  # NHWC images for NHWC conv networks
             real = real.contiguous(memory_format=torch.channels_last)
         self._logging_now = self._is_log_batch()
@@ -153,7 +155,7 @@ class GAN(L.LightningModule):
             shared = int(torch.randint(2**62, (1,)))
             torch.manual_seed(shared + self.global_rank)
 
-    def on_train_batch_start(self, batch: Tensor, batch_idx: int) -> int | None:
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
         if self.generator_steps >= self.steps:  # e.g. resumed with steps <= the checkpoint's
             self.trainer.should_stop = True
             return -1  # Lightning: skip the rest of the epoch

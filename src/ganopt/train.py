@@ -26,6 +26,7 @@ from torch.utils.tensorboard.summary import hparams
 
 from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint
 from ganopt.config import validate
+from ganopt.data.base import data_shape
 from ganopt.ema import EMA
 from ganopt.errors import ConfigError, RunDiverged, RunInterrupted, RunStopped
 from ganopt.metrics import METRIC_NAMES
@@ -97,10 +98,11 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
         optimizers = checked_factories(instantiate(cfg.optimizer), "optimizer")
         update = instantiate(cfg["update"])  # not cfg.update: a dict method
         update.check(*(gradient_evaluations(optimizers[n]) for n in ("discriminator", "generator")))
-        generator = instantiate(cfg.model.generator, shape=datamodule.shape)
+        shape = data_shape(datamodule)
+        generator = instantiate(cfg.model.generator, shape=shape)
         module = GAN(
             generator=generator,
-            discriminator=instantiate(cfg.model.discriminator, shape=datamodule.shape),
+            discriminator=instantiate(cfg.model.discriminator, shape=shape),
             loss=instantiate(cfg.loss),
             optimizer=optimizers,
             scheduler=instantiate(cfg.scheduler),

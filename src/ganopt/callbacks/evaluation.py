@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 import lightning as L
 import torch
 
+from ganopt.data.base import real_examples
 from ganopt.metrics import Evaluator, Evaluators, InceptionMetrics
 from ganopt.module import as_float64
 
@@ -44,9 +45,10 @@ class Evaluation(L.Callback):
         self.evaluator: Evaluator | None = None
 
     def build(self, datamodule: L.LightningDataModule) -> Evaluator | None:
-        parts = [part] if (part := datamodule.evaluator()) is not None else []
+        own = getattr(datamodule, "evaluator", None)  # ganopt's data sets have metrics
+        parts = [part] if callable(own) and (part := own()) is not None else []
         if self.inception:
-            real = datamodule.real_samples(self.n_samples)
+            real = real_examples(datamodule, self.n_samples)
             parts.append(InceptionMetrics(real, weights_path=self.inception_weights))
         return Evaluators(*parts) if parts else None
 

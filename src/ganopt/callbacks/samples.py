@@ -12,6 +12,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from ganopt.callbacks.schedule import EveryNSteps
+from ganopt.data.base import real_examples
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
@@ -50,7 +51,7 @@ class SampleGrid(EveryNSteps):
                 logger.experiment.add_image("samples", grid, step)
         else:  # 2D points, many of them, over a sample of the data
             dense = pl_module.sample(2500, torch.Generator().manual_seed(self.seed)).float().cpu()
-            real = trainer.datamodule.make_batch(0)
+            real = real_examples(trainer.datamodule, 512)
             figure = scatter_figure(dense, real, f"generator step {step}")
             figure.savefig(path)
             for logger in tensorboard:

@@ -8,7 +8,8 @@ more than a small GAN step), and gives every DDP rank its own disjoint share of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import lightning as L
 import torch
@@ -18,6 +19,53 @@ from ganopt.data.images import to_float
 from ganopt.data.order import EpochOrder
 from ganopt.errors import ConfigError
 from ganopt.metrics import ClassifierMetrics, Evaluator
+
+
+def examples(batch: Any) -> Tensor:
+    """The real examples in a batch from any DataLoader: the batch itself (a tensor), the first
+    item of an ``(x, y)`` tuple or list (torchvision's convention), or a dict's first
+    floating-point tensor (``{"image": x, "label": y}``)."""
+    if isinstance(batch, Tensor):
+        return batch
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
+        return batch[0]
+    if isinstance(batch, Mapping):
+        for value in batch.values():
+            if isinstance(value, Tensor) and value.is_floating_point():
+                return value
+    raise ConfigError(
+        f"the datamodule's train_dataloader() yields batches of type {type(batch).__name__}, "
+        "in which ganopt finds no examples: it takes a tensor, an (x, y) tuple or list, or a "
+        "dict holding a floating-point tensor (e.g. {'image': x, 'label': y}), with examples "
+        "in [-1, 1]."
+    )
+
+
+def real_examples(datamodule: L.LightningDataModule, n: int) -> Tensor:
+    """``n`` real examples as floats: the datamodule's own ``real_samples(n)`` (ganopt's), or the
+    first batches of any datamodule's ``train_dataloader()``, drawn without touching the
+    global RNG (a shuffling DataLoader draws from it)."""
+    own = getattr(datamodule, "real_samples", None)
+    if callable(own):
+        return own(n)
+    found: list[Tensor] = []
+    with torch.random.fork_rng(devices=[]):
+        for batch in datamodule.train_dataloader():
+            found.append(examples(batch).float())
+            if sum(map(len, found)) >= n:
+                break
+    return torch.cat(found)[:n]
+
+
+def data_shape(datamodule: L.LightningDataModule) -> tuple[int, ...]:
+    """The shape of one example, which the networks are built for: the datamodule's ``shape``
+    when it says it, else that of its first batch (after ``prepare_data`` and ``setup``)."""
+    shape = getattr(datamodule, "shape", None)
+    if shape is not None:
+        return tuple(shape)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return tuple(real_examples(datamodule, 1).shape[1:])
 
 
 class BatchStream:

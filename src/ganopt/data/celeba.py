@@ -25,8 +25,8 @@ class CelebADataModule(ImageFolderDataModule):
     kept (the DCGAN recipe: 64x64, face plus some background); ``crop=108`` or ``140`` first
     center-crops that many pixels (face only), as many GAN papers do. ``split="all"`` (every
     image, the usual GAN training set) needs only the image folder; train/valid/test also read
-    ``list_eval_partition.txt``. Decoded on demand by ``num_workers`` DataLoader workers, with
-    exact resume (see ganopt.data.image_folder).
+    ``list_eval_partition.txt``. Decoded on demand by ``num_workers`` DataLoader workers unless
+    it fits in ``memory_mb`` (64x64: 2.5 GB), with exact resume (see ganopt.data.image_folder).
     """
 
     def __init__(
@@ -39,9 +39,20 @@ class CelebADataModule(ImageFolderDataModule):
         download: bool = False,
         num_workers: int = 2,
         verify: bool = False,
+        memory_mb: float = 2048,
         seed: int = 0,
     ) -> None:
-        super().__init__(root, batch_size, resolution, 3, crop, num_workers, verify, seed)
+        super().__init__(
+            root,
+            batch_size,
+            resolution,
+            channels=3,
+            crop=crop,
+            num_workers=num_workers,
+            verify=verify,
+            memory_mb=memory_mb,
+            seed=seed,
+        )
         if split not in SPLITS:
             raise ConfigError(f"data.split={split!r} is not one of {', '.join(SPLITS)}.")
         self.split, self.download = split, download

@@ -1,0 +1,62 @@
+"""A plain LightningDataModule (no ganopt classes) plugged in by config alone."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import pytest
+import torch
+from conftest import FAST, TINY_MLP
+from torch.utils.data import DataLoader, TensorDataset
+
+from ganopt.train import build, train
+
+
+class LabelledPoints(L.LightningDataModule):
+    """8 labelled clusters on a circle, as ``(x, y)`` batches (torchvision's convention), dicts
+    or bare tensors: what a user's own datamodule yields."""
+
+    def __init__(self, batch_size: int = 64, batch_format: str = "tuple") -> None:
+        super().__init__()
+        self.batch_size, self.batch_format = batch_size, batch_format
+
+    def setup(self, stage: str | None = None) -> None:
+        generator = torch.Generator().manual_seed(0)
+        labels = torch.randint(8, (2048,), generator=generator)
+        angles = labels * (2 * math.pi / 8)
+        points = torch.stack([angles.cos(), angles.sin()], 1)
+        points += 0.02 * torch.randn(points.shape, generator=generator)
+        self.points, self.labels = points, labels
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = {
+            "tensor": self.points,
+            "tuple": TensorDataset(self.points, self.labels),
+            "dict": [
+                {"label": y, "point": x} for x, y in zip(self.points, self.labels, strict=True)
+            ],
+        }[self.batch_format]
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=True, drop_last=True)
+
+
+PLAIN = ["~data", f"+data._target_={__name__}.LabelledPoints", "+data.batch_size=64"]
+
+
+@pytest.mark.parametrize("batch_format", ["tuple", "dict", "tensor"])
+def test_a_plain_datamodule_trains_by_config_alone(make_cfg, batch_format: str) -> None:
+    cfg = make_cfg(*FAST, *PLAIN, f"+data.batch_format={batch_format}", "model=mlp", *TINY_MLP)
+    _, module = build(cfg)
+    assert module.generator(torch.zeros(3, module.generator.latent_dim)).shape == (3, 2)
+    metrics = train(cfg)
+    assert metrics["status"] == "finished" and metrics["generator_steps"] == 6
+    assert math.isfinite(metrics["loss/d"]) and math.isfinite(metrics["loss/g"])
+    assert not [key for key in metrics if key.startswith("eval/")]  # it brings no metrics
+
+
+def test_batches_without_examples_are_a_config_error(make_cfg) -> None:
+    from ganopt.data.base import examples
+    from ganopt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"an \(x, y\) tuple"):
+        examples({"label": torch.zeros(4, dtype=torch.long)})
