@@ -272,9 +272,8 @@ def test_image_folder_batches_are_exact_on_resume_with_workers(make_cfg, tmp_pat
         "data.num_workers=2",
         "data.memory_mb=0",  # decoded per batch by the workers
     )
-    dm.trainer = SimpleNamespace(
-        lightning_module=SimpleNamespace(iterations=3), global_rank=0, world_size=1
-    )
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=1)
+    dm.position = 3  # batches trained on, as a checkpoint restores it
     loader = iter(dm.train_dataloader())
     served = [next(loader) for _ in range(6)]  # crosses an epoch boundary (4 batches per epoch)
     del loader
@@ -290,9 +289,8 @@ def test_a_folder_that_fits_in_memory_is_decoded_once_into_the_same_batches(
     common = ["data=image_folder", f"data.root={root}", "data.resolution=8", "data.batch_size=5"]
     held = datamodule(make_cfg, *common)  # 24 images of 3x8x8 bytes: far under memory_mb
     streamed = datamodule(make_cfg, *common, "data.memory_mb=0")
-    held.trainer = streamed.trainer = SimpleNamespace(
-        lightning_module=SimpleNamespace(iterations=2), global_rank=0, world_size=1
-    )
+    held.trainer = streamed.trainer = SimpleNamespace(global_rank=0, world_size=1)
+    held.position = streamed.position = 2
     assert held.batches.pixels.dtype == torch.uint8 and held.batches.pixels.shape == (24, 3, 8, 8)
     assert isinstance(held.train_dataloader(), BatchStream)  # no decoding workers
     assert isinstance(streamed.train_dataloader(), BatchLoader)

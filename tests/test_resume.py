@@ -43,6 +43,12 @@ def test_resumed_run_matches_uninterrupted_run(make_cfg, setup: list[str]) -> No
     first_half = make_cfg(*common, "steps=4", run="first_half")
     train(straight)
     train(first_half)
+    # The stream position is the datamodule's own state, saved by Lightning in the checkpoint.
+    saved = torch.load(
+        Path(first_half.paths.output_dir) / "checkpoints/last.ckpt", weights_only=False
+    )
+    (position,) = [v["position"] for k, v in saved.items() if k.endswith("DataModule")]
+    assert position == saved["ganopt"]["iterations"] == 4
     resumed = make_cfg(
         *common,
         "steps=8",

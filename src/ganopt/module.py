@@ -298,6 +298,9 @@ class GAN(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint["ganopt"]
         self.generator_steps, self.iterations = state["generator_steps"], state["iterations"]
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if hasattr(datamodule, "position") and type(datamodule).__qualname__ not in checkpoint:
+            datamodule.position = self.iterations  # a checkpoint from before datamodule state
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])

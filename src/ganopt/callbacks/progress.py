@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
@@ -32,6 +33,20 @@ class StepProgressBar(TQDMProgressBar):
         bar.reset(total=pl_module.steps)
         bar.n = bar.last_print_n = bar.initial = pl_module.generator_steps
         bar.set_description(f"{pl_module.steps} generator steps")
+
+    # Evaluation is a validation loop of one placeholder batch: no bar for it (Lightning's would
+    # print a line at every evaluation).
+    def on_validation_start(self, *_: Any) -> None:
+        pass
+
+    def on_validation_batch_start(self, *_: Any, **__: Any) -> None:
+        pass
+
+    def on_validation_batch_end(self, *_: Any, **__: Any) -> None:
+        pass
+
+    def on_validation_end(self, *_: Any) -> None:
+        pass
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
         bar = self.train_progress_bar

@@ -91,17 +91,28 @@ class InMemoryDataModule(L.LightningDataModule):
     def __init__(self, batch_size: int, seed: int = 0) -> None:
         super().__init__()
         self.batch_size, self.seed = batch_size, seed
+        self.position = 0  # batches trained on: where the stream resumes (saved in checkpoints)
 
     def make_batch(self, index: int) -> Tensor:
         raise NotImplementedError
 
     def train_dataloader(self) -> BatchStream:
-        # A resumed run restarts the stream where the checkpointed module stopped.
-        start = getattr(self.trainer.lightning_module, "iterations", 0) if self.trainer else 0
         rank, world = (
             (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         )
-        return BatchStream(self.make_batch, start, rank, world)
+        return BatchStream(self.make_batch, self.position, rank, world)
+
+    # ---- the stream position, in the checkpoint (Lightning saves a datamodule's state) --------
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.trainer is not None and self.trainer.training:  # not evaluation's batch
+            self.position += 1  # counted when training takes the batch, not when prefetched
+        return batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"position": self.position}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.position = int(state_dict["position"])
 
     def evaluator(self) -> Evaluator | None:
         """The metrics that judge samples of this data set, or None when it has none."""
