@@ -3,7 +3,8 @@
 Uses the evaluators training used (the data set's own: mode coverage on 2D mixtures, classifier
 FCD on digit data; Inception FID/KID when the run had them or inception=true), with the run's
 n_samples and latent seed unless given, so the numbers equal the run's final metrics.json.
-Prints a table and writes JSON (default <run>/eval.json). The logic lives in ganopt.checkpoint.
+Prints a table and writes JSON (default <run>/eval.json). The logic lives in ganopt.trained
+and ganopt.sampling.
 """
 
 from __future__ import annotations
@@ -15,17 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ganopt.checkpoint import (
+from ganopt.errors import ConfigError
+from ganopt.sampling import generate, latents
+from ganopt.script_args import Arg, check_positive, resolve_device, script_main
+from ganopt.trained import (
     CheckpointError,
     choose_generator,
     evaluation_callback,
-    generate,
-    latents,
     load_gan,
     run_dir,
 )
-from ganopt.errors import ConfigError
-from ganopt.script_args import Arg, check_positive, resolve_device, script_main
 
 PROG = "eval.py"
 SUMMARY = (

@@ -3,7 +3,7 @@
 Writes a PNG grid of ``n`` samples (a scatter over the data for 2D mixtures), and optionally an
 .npz of the raw samples and their latents and a latent interpolation strip. With the defaults
 (n=64, seed=0) the grid is the one training wrote last to samples/. Runs on the CPU for
-checkpoints trained on a GPU. The logic lives in ganopt.checkpoint.
+checkpoints trained on a GPU. The logic lives in ganopt.trained and ganopt.sampling.
 """
 
 from __future__ import annotations
@@ -16,18 +16,16 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from ganopt.checkpoint import (
+from ganopt.errors import ConfigError
+from ganopt.sampling import (
     INTERPOLATIONS,
-    choose_generator,
     generate,
     grid_columns,
     interpolation_latents,
     latents,
-    load_gan,
-    run_dir,
 )
-from ganopt.errors import ConfigError
 from ganopt.script_args import Arg, check_positive, resolve_device, script_main
+from ganopt.trained import choose_generator, load_gan, run_dir
 
 PROG = "generate.py"
 SUMMARY = (
@@ -71,7 +69,7 @@ def save_picture(
     """A grid of images in [-1, 1], or a scatter of 2D points over ``real`` data points."""
     from torchvision.utils import make_grid, save_image  # here: --help needs neither
 
-    from ganopt.callbacks.samples import plt, scatter_figure
+    from ganopt.figures import plt, scatter_figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if samples.dim() == 4:
@@ -84,7 +82,7 @@ def save_picture(
 
 def save_paths(paths: Tensor, real: Tensor, path: Path, title: str) -> None:
     """2D interpolation: each row's points joined by a line over the data."""
-    from ganopt.callbacks.samples import plt, scatter_figure
+    from ganopt.figures import plt, scatter_figure
 
     figure = scatter_figure(paths.flatten(0, 1), real, title)
     axes = figure.axes[0]

@@ -22,15 +22,9 @@ from conftest import CONF, FAST, ROOT, TINY_DCGAN, TINY_MLP, compose_config
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-from ganopt.checkpoint import (
-    CheckpointError,
-    interpolation_latents,
-    lerp,
-    load_gan,
-    run_dir,
-    slerp,
-)
+from ganopt.sampling import interpolation_latents, lerp, slerp
 from ganopt.train import build, train
+from ganopt.trained import CheckpointError, load_gan, run_dir
 
 DIGITS = [*FAST, "data=digits", "data.resolution=16", *TINY_DCGAN, "logger=none"]
 RING = [*FAST, "data=gaussians_ring", "model=mlp", *TINY_MLP, "logger=none"]

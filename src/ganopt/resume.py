@@ -19,8 +19,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ganopt.checkpoint import CheckpointError, read_checkpoint
 from ganopt.errors import ConfigError
+from ganopt.trained import CheckpointError, read_checkpoint
 
 # Config keys whose change the saved state cannot follow, in the order mismatches are reported,
 # and the keys under them that may change (where the data lives, how it is read).

@@ -5,28 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import matplotlib
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from ganopt.callbacks.schedule import EveryNSteps
 from ganopt.data.base import real_examples
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
-
-
-def scatter_figure(samples: Tensor, real: Tensor, title: str) -> plt.Figure:
-    figure, axes = plt.subplots(figsize=(4, 4), dpi=100)
-    axes.scatter(*real.T, s=2, c="tab:gray", alpha=0.3, label="data")
-    axes.scatter(*samples.T, s=2, c="tab:red", alpha=0.6, label="generated")
-    axes.set_title(title)
-    axes.set_aspect("equal")
-    axes.legend(loc="upper right", markerscale=4, fontsize="small")
-    figure.tight_layout()
-    return figure
+from ganopt.figures import plt, scatter_figure
 
 
 class SampleGrid(EveryNSteps):

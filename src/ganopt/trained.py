@@ -6,9 +6,8 @@ loaded into them: no config file, no Hydra and no data set on disk are needed to
 Everything a user can get wrong (no file, not a checkpoint, another program's checkpoint) is a
 ``CheckpointError`` whose message the scripts print in one paragraph with exit status 2.
 
-Sampling follows the evaluation callback exactly (latents from a seeded CPU generator, the
-network in eval mode), so ``eval.py`` with the stored ``n_samples`` and seed reproduces the
-training run's final metrics.
+Sampling (``ganopt.sampling``) follows the evaluation callback exactly, so ``eval.py`` with the
+stored ``n_samples`` and seed reproduces the training run's final metrics.
 
 Only torch and OmegaConf are imported up front; Lightning, Hydra and the callbacks (seconds of
 imports) are imported only when a checkpoint is rebuilt.
@@ -16,16 +15,14 @@ imports) are imported only when a checkpoint is rebuilt.
 
 from __future__ import annotations
 
-import math
 import pickle
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor, nn
+from torch import nn
 
 from ganopt.errors import ConfigError, one_line
 from ganopt.script_args import EXAMPLE_CKPT
@@ -154,7 +151,7 @@ def load_gan(
     return LoadedGAN(module.eval(), datamodule, config)
 
 
-# ---- sampling -----------------------------------------------------------------------------------
+# ---- which generator, and how it is evaluated ------------------------------------------------
 def choose_generator(module: GAN, ema: bool | None) -> tuple[nn.Module, str]:
     """The network to sample from and its name: the EMA generator when there is one (what
     training evaluated), unless ``ema`` says otherwise."""
@@ -168,57 +165,6 @@ def choose_generator(module: GAN, ema: bool | None) -> tuple[nn.Module, str]:
     return (module.ema, "ema") if ema else (module.generator, "raw")
 
 
-def latents(network: nn.Module, n: int, seed: int) -> Tensor:
-    """``n`` latent codes from a seeded CPU generator: the same codes as the evaluation
-    callback's (``GAN.noise`` with ``torch.Generator().manual_seed(seed)``) on any device."""
-    return torch.randn(n, network.latent_dim, generator=torch.Generator().manual_seed(seed))
-
-
-@torch.no_grad()
-def generate(
-    network: nn.Module, z: Tensor, device: str | torch.device = "cpu", batch_size: int = 1000
-) -> Tensor:
-    """``network(z)`` in eval mode, ``batch_size`` codes at a time, as float32 on the CPU.
-
-    One batch when ``len(z) <= batch_size``, exactly as training's evaluation does; batches
-    keep 50k-sample evaluations within GPU memory.
-    """
-    network = network.to(device).eval()
-    parts = [network(part.to(device)).float().cpu() for part in z.split(batch_size)]
-    return torch.cat(parts)
-
-
-def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation (White 2016) between rows of ``a`` and ``b`` at fractions ``t``:
-    (rows, frames, dim). Keeps the norm typical of Gaussian latents, which a straight line
-    through the low-norm middle does not; falls back to a line for (anti)parallel rows."""
-    cos = torch.nn.functional.cosine_similarity(a, b, dim=1).clamp(-1.0, 1.0)
-    omega = torch.acos(cos)[:, None, None]
-    t = t[None, :, None]
-    sin = torch.sin(omega)
-    spherical = (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / sin
-    return torch.where(sin.abs() > 1e-6, spherical, lerp(a, b, t[0, :, 0]))
-
-
-def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Linear interpolation between rows of ``a`` and ``b``: (rows, frames, dim)."""
-    return a[:, None] + t[None, :, None] * (b - a)[:, None]
-
-
-INTERPOLATIONS: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
-    "slerp": slerp,
-    "lerp": lerp,
-}
-
-
-def interpolation_latents(z: Tensor, frames: int, rows: int, mode: str = "slerp") -> Tensor:
-    """(rows, frames, dim) codes: row i goes from ``z[2i]`` to ``z[2i + 1]`` in ``frames`` steps,
-    both ends included."""
-    t = torch.linspace(0.0, 1.0, frames)
-    return INTERPOLATIONS[mode](z[0 : 2 * rows : 2], z[1 : 2 * rows : 2], t)
-
-
-# ---- evaluation ---------------------------------------------------------------------------------
 def evaluation_callback(config: DictConfig, **overrides: Any) -> Evaluation:
     """The run's evaluation callback as configured (n_samples, latent seed, Inception), with
     ``overrides`` for the values given on the command line; defaults when the run had none."""
@@ -243,8 +189,3 @@ def evaluation_callback(config: DictConfig, **overrides: Any) -> Evaluation:
         **given,
     }
     return Evaluation(**settings)
-
-
-def grid_columns(n: int) -> int:
-    """Columns of a near-square grid of ``n`` images (as many columns as rows, or one more)."""
-    return math.ceil(math.sqrt(n))
