@@ -126,7 +126,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
     return datamodule, module
 
 
-def run_summary(cfg: DictConfig) -> dict[str, Any]:
+def run_summary(cfg: DictConfig, module: GAN) -> dict[str, Any]:
     """Every setting that tells runs apart, flat (``optimizer.generator.betas``), as written to
     metrics.json and the TensorBoard HParams tab; ``optimizer`` first: ``adam``, or
     ``adam/rmsprop`` when the networks' optimizers differ (``optim@optimizer.<network>=``)."""
@@ -149,6 +149,8 @@ def run_summary(cfg: DictConfig) -> dict[str, Any]:
             "g_steps": cfg.g_steps,
         }
     )
+    sizes = parameter_counts(module.generator, module.discriminator)
+    summary.update({f"params.{network}": n for network, n in sizes.items()})
     return summary
 
 
@@ -204,8 +206,9 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
             logger=loggers or False,
             **lightning_cadence(cfg, callbacks),
         )
+    summary = run_summary(cfg, module)  # the HParams tab now, metrics.json at the end
     if trainer.is_global_zero:
-        log_run_summary(loggers, run_summary(cfg))
+        log_run_summary(loggers, summary)
 
     started = time.perf_counter()
     try:
@@ -225,6 +228,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
             cfg,
             trainer,
             module,
+            summary,
             elapsed,
             stopped.status,
             reason=str(stopped),
@@ -237,7 +241,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         f"stopped early by a callback at generator step {module.generator_steps}" if early else None
     )
     return write_metrics(
-        cfg, trainer, module, time.perf_counter() - started, "finished", reason=reason
+        cfg, trainer, module, summary, time.perf_counter() - started, "finished", reason=reason
     )
 
 
@@ -296,6 +300,7 @@ def write_metrics(
     cfg: DictConfig,
     trainer: L.Trainer,
     module: GAN,
+    summary: dict[str, Any],
     wall_time: float,
     status: str,
     reason: str | None = None,
@@ -304,9 +309,6 @@ def write_metrics(
     """metrics.json and train()'s return value, on rank 0: the last value of every metric
     Lightning holds (``trainer.callback_metrics``), the status and the run's settings."""
     final = {key: float(value) for key, value in trainer.callback_metrics.items() if key != "step"}
-    summary = run_summary(cfg)
-    sizes = parameter_counts(module.generator, module.discriminator)
-    summary.update({f"params.{network}": n for network, n in sizes.items()})
     metrics = {
         "status": status,
         **({"reason": reason} if reason else {}),

@@ -95,7 +95,6 @@ class FileBatches:
         return to_float(torch.stack([self.files[int(row)] for row in self.order.rows(index)]))
 
 
-@dataclass
 class PixelBatches:
     """Batch ``index`` from pixels decoded once: the same rows and floats as FileBatches."""
 
