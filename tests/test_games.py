@@ -108,3 +108,33 @@ def test_simultaneous_needs_the_same_number_of_gradients() -> None:
     player_x = Player(Lookahead([x], functools.partial(ExtraSGD, lr=0.1)), loss=lambda: x * y)
     with pytest.raises(ConfigError, match="same number of gradients"):
         Simultaneous()(player_x, player_y)
+
+
+@pytest.mark.parametrize("scheme", [Alternating(d_steps=3, g_steps=2), Simultaneous()])
+def test_a_scheme_reports_each_networks_last_loss_its_statistics_and_updates_taken(scheme) -> None:
+    """What the GAN module logs and counts comes back from the scheme, not through shared state:
+    an update whose step was skipped (as the GradScaler skips inf gradients) is not counted."""
+    x = torch.nn.Parameter(torch.tensor(1.0))
+    y = torch.nn.Parameter(torch.tensor(2.0))
+    calls = {"d": 0}
+
+    def d_loss() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        calls["d"] += 1
+        return -x * y, {"d/calls": torch.tensor(float(calls["d"]))}
+
+    def every_other_step_taken(optimizer: Optimizer) -> bool:
+        optimizer.step()
+        return calls["d"] % 2 == 1
+
+    d = Player(torch.optim.SGD([y], lr=0.1), d_loss, step=every_other_step_taken)
+    g = Player(
+        torch.optim.SGD([x], lr=0.1),
+        lambda: x * y,
+        backward=lambda loss: loss.backward(inputs=[x]) or {"grad_norm/g": x.grad.abs()},
+    )
+    d_turn, g_turn = scheme(d, g)
+    assert d_turn.stats == {"d/calls": torch.tensor(float(scheme.d_steps))}  # the last update's
+    assert d_turn.updates == (2 if scheme.d_steps == 3 else 1)  # calls 1 and 3 taken, 2 not
+    assert g_turn.updates == scheme.g_steps
+    assert set(g_turn.stats) == {"grad_norm/g"}
+    assert not g_turn.loss.requires_grad  # detached: what is logged keeps no graph alive

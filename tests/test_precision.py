@@ -1,7 +1,7 @@
 """Mixed precision: bf16-mixed on CPU with every optimizer; 16-mixed (GradScaler) on GPU.
 
-Under 16-mixed one GradScaler serves both optimizers; gradients are unscaled before the module
-clips and logs them, and a generator step that the scaler skips (inf/NaN gradients) is not
+Under 16-mixed one GradScaler serves both optimizers; the module clips and logs by the unscaled
+gradient norm, and a generator step that the scaler skips (inf/NaN gradients) is not
 counted as a generator step.
 """
 

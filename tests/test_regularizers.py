@@ -105,9 +105,9 @@ def test_lazy_r1_in_the_module_follows_generator_steps(make_cfg) -> None:
     real = torch.randn(8, 2)
     applied = []
     for step in range(7):
-        module.generator_steps, module._stats = step, {}
-        module.d_loss(real)
-        applied.append("reg/r1" in module._stats)
+        module.generator_steps = step
+        _, stats = module.d_loss(real)
+        applied.append("reg/r1" in stats)
     assert applied == [True, False, False, True, False, False, True]
 
 
@@ -123,8 +123,8 @@ def test_d_loss_adds_the_penalties_and_trains_only_d(make_cfg) -> None:
     for p in module.generator.parameters():  # as Lightning's toggling does for D's update
         p.requires_grad_(False)
     torch.manual_seed(0)
-    loss = module.d_loss(torch.randn(8, 2))
-    assert {"reg/gp", "reg/r1"} <= module._stats.keys()
+    loss, stats = module.d_loss(torch.randn(8, 2))
+    assert {"reg/gp", "reg/r1"} <= stats.keys()
     loss.backward()
     assert all(p.grad is not None for p in module.discriminator.parameters())
     assert all(p.grad is None for p in module.generator.parameters())

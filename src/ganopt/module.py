@@ -22,7 +22,7 @@ from ganopt.ema import EMA
 from ganopt.errors import RunDiverged
 from ganopt.losses import AdversarialLoss
 from ganopt.regularizers import Regularizer, as_named
-from ganopt.updates import Alternating, Player, UpdateScheme
+from ganopt.updates import Alternating, Player, Turn, UpdateScheme
 
 # What raise_if_diverged watches, in the order of its flags; and the config key of each network.
 WATCHED = ("loss/d", "loss/g", "the weights of D", "the weights of G")
@@ -69,10 +69,6 @@ class GAN(L.LightningModule):
         self.channels_last = channels_last  # conv networks and image batches in NHWC layout
         self.generator_steps = 0  # generator updates done: the training length unit
         self.iterations = 0  # batches trained on: where the data stream resumes
-        self._stats: dict[str, Tensor] = {}
-        self._logging_now = False
-        self._g_scale: float | None = None  # the AMP GradScaler's scale before a G step
-        self._skipped_g_steps = 0  # G steps the GradScaler skipped (inf/NaN) in this batch
         self.interrupted = False  # set by GracefulStop: the run ends early, on a signal
         # Non-finite losses since the last check (loss/d, loss/g), accumulated on the device so
         # that watching for divergence costs no sync per step; read by raise_if_diverged().
@@ -99,51 +95,81 @@ class GAN(L.LightningModule):
             network.train(was_training)
 
     # ---- the training step ------------------------------------------------------------------
-    def d_loss(self, real: Tensor) -> Tensor:
-        with torch.no_grad():
-            fake = self.generator(self.noise(len(real)))
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
-        self._stats["d/real"], self._stats["d/fake"] = real_logits.mean(), fake_logits.mean()
-        loss = self.loss.discriminator(real_logits, fake_logits)
-        for name, regularizer in self.regularizers.items():
-            penalty = regularizer(self.discriminator, real, fake, step=self.generator_steps)
-            if penalty is not None:  # None: no penalty, or a lazy one's off step
-                self._stats[f"reg/{name}"] = penalty.detach()
-                loss = loss + penalty
-        return loss
-
-    def g_loss(self, n: int) -> Tensor:
-        return self.loss.generator(self.discriminator(self.generator(self.noise(n))))
-
-    def player(self, optimizer: Any, loss: Callable[[], Tensor]) -> Player:
-        toggled = lambda: self.toggled_optimizer(optimizer)  # noqa: E731
-        return Player(optimizer, loss, self.manual_backward, toggled)
-
     def training_step(self, batch: Any) -> None:
         opt_g, opt_d = self.optimizers()
         real = examples(batch)  # a tensor, an (x, y) tuple or a dict: any DataLoader's batch
         if self.channels_last:  # NHWC images for NHWC conv networks
             real = real.contiguous(memory_format=torch.channels_last)
-        self._logging_now = self._is_log_batch()
-        d_loss, g_loss = self.update(
-            self.player(opt_d, lambda: self.d_loss(real)),
-            self.player(opt_g, lambda: self.g_loss(len(real))),
+        log = self._is_log_batch()  # the batches whose values Lightning sends to the loggers
+        d, g = self.update(
+            self.player(opt_d, "d", lambda: self.d_loss(real), measure=log),
+            self.player(opt_g, "g", lambda: self.g_loss(len(real)), measure=log),
         )
-        self._settle_g_step()
-        self._watch_finite(d_loss, g_loss)
-        done = self.update.g_steps - min(self._skipped_g_steps, self.update.g_steps)
-        self._skipped_g_steps = 0
+        self._watch_finite(d.loss, g.loss)
         self.iterations += 1
-        if done:  # under 16-mixed, a G step skipped for inf gradients is not a generator step
+        if g.updates:  # under 16-mixed, a G step skipped for inf gradients is not a generator step
             for scheduler in self.lr_schedulers():
                 scheduler.step()
-            self.generator_steps += done
+            self.generator_steps += g.updates
             if self.ema is not None:
                 self.ema.update(self.generator, self.generator_steps)
-        if self._logging_now:
-            self.log_training_state(d_loss, g_loss)
+        if log:
+            self.log_training_state(d, g)
         if self.generator_steps >= self.steps:
             self.trainer.should_stop = True
+
+    def d_loss(self, real: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            fake = self.generator(self.noise(len(real)))
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        loss = self.loss.discriminator(real_logits, fake_logits)
+        stats = {"d/real": real_logits.detach().mean(), "d/fake": fake_logits.detach().mean()}
+        for name, regularizer in self.regularizers.items():
+            penalty = regularizer(self.discriminator, real, fake, step=self.generator_steps)
+            if penalty is not None:  # None: no penalty, or a lazy one's off step
+                stats[f"reg/{name}"] = penalty.detach()
+                loss = loss + penalty
+        return loss, stats
+
+    def g_loss(self, n: int) -> Tensor:
+        return self.loss.generator(self.discriminator(self.generator(self.noise(n))))
+
+    def player(self, optimizer: Any, net: str, loss: Callable, measure: bool) -> Player:
+        """A network's side of the step, through Lightning: its backward, toggling and step."""
+
+        def backward(loss: Tensor) -> dict[str, Tensor]:
+            self.manual_backward(loss)
+            return self.clip_gradients_of(optimizer, net, measure)
+
+        toggled = lambda: self.toggled_optimizer(optimizer)  # noqa: E731
+        return Player(optimizer, loss, backward, toggled, self.step_taken)
+
+    def clip_gradients_of(self, optimizer: Any, net: str, measure: bool) -> dict[str, Tensor]:
+        """Clip to ``clip_grad_norm.<network>`` and, when ``measure``, report the norm before
+        clipping. Under 16-mixed the gradients are still multiplied by the GradScaler's scale
+        here (Lightning unscales inside ``optimizer.step()``; its ``clip_gradients`` does not
+        unscale, Lightning issue 18089): clipping them at max_norm × scale is clipping the true
+        gradients at max_norm, and inf gradients stay non-finite, so the scaler still skips."""
+        max_norm = self.clip_grad_norm.get(NETWORK[net])
+        if max_norm is None and not measure:
+            return {}
+        scale = scaler.get_scale() if (scaler := self._grad_scaler()) is not None else 1.0
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if max_norm is None:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        else:
+            norm = torch.nn.utils.clip_grad_norm_(params, max_norm * scale)
+        return {f"grad_norm/{net}": norm / scale}
+
+    def step_taken(self, optimizer: Any) -> bool:
+        """Step ``optimizer``; False if the GradScaler skipped the step for inf/NaN gradients
+        (it lowers its scale exactly then, and only then)."""
+        if (scaler := self._grad_scaler()) is None:
+            optimizer.step()
+            return True
+        scale = scaler.get_scale()
+        optimizer.step()
+        return scaler.get_scale() >= scale
 
     def on_train_start(self) -> None:
         self._nonfinite = torch.zeros(2, dtype=torch.bool, device=self.device)
@@ -200,11 +226,10 @@ class GAN(L.LightningModule):
             step=self._checked_step,
         )
 
-    # ---- optimizers, clipping, logging --------------------------------------------------------
+    # ---- optimizers and logging --------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         opt_g = self.optimizer_factories["generator"](self.generator.parameters())
         opt_d = self.optimizer_factories["discriminator"](self.discriminator.parameters())
-        self._network_of = {opt_g: "g", opt_d: "d"}
         for regularizer in self.regularizers.values():  # e.g. weight clipping after each D step
             regularizer.attach(opt_d, self.discriminator)
         schedulers = [
@@ -232,35 +257,11 @@ class GAN(L.LightningModule):
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         return scaler if scaler is not None and scaler.is_enabled() else None
 
-    def _settle_g_step(self) -> None:
-        """Count the last G step as skipped if the GradScaler's scale dropped across it: the
-        scaler halves its scale exactly when it skips a step for inf/NaN gradients."""
-        if self._g_scale is not None:
-            if self._grad_scaler().get_scale() < self._g_scale:
-                self._skipped_g_steps += 1
-            self._g_scale = None
-
-    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
-        # Called after the AMP scaler has unscaled the gradients: the right place to clip.
-        self._settle_g_step()  # the previous optimizer step is done
-        net = self._network_of[optimizer]
-        if net == "g" and (scaler := self._grad_scaler()) is not None:
-            self._g_scale = scaler.get_scale()
-        max_norm = self.clip_grad_norm.get("generator" if net == "g" else "discriminator")
-        if max_norm is None and not self._logging_now:
-            return
-        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        if max_norm is not None:
-            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        else:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        self._stats[f"grad_norm/{net}"] = norm
-
-    def log_training_state(self, d_loss: Tensor, g_loss: Tensor) -> None:
+    def log_training_state(self, d: Turn, g: Turn) -> None:
         """Log the training scalars with one device sync; ``step`` (the generator step) is what
         Lightning uses as the loggers' x axis."""
         self.raise_if_diverged()
-        tensors = {"loss/d": d_loss, "loss/g": g_loss, **self._stats}
+        tensors = {"loss/d": d.loss, "loss/g": g.loss, **d.stats, **g.stats}
         values = torch.stack([t.detach().float() for t in tensors.values()])
         if self.trainer.world_size > 1:
             values = self.trainer.strategy.reduce(values, reduce_op="mean")

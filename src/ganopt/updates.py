@@ -20,39 +20,69 @@ from torch import Tensor
 
 from ganopt.errors import ConfigError
 
+Stats = dict[str, Tensor]  # scalars to log, e.g. {"d/real": mean logit on real data}
+
+
+def plain_step(optimizer: Any) -> bool:
+    optimizer.step()
+    return True
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one network's updates in a batch left: the last loss and the statistics its loss
+    and backward pass reported, and how many updates its optimizer took (under 16-mixed the
+    GradScaler skips an update whose gradients are not finite)."""
+
+    loss: Tensor
+    stats: Stats
+    updates: int
+
 
 @dataclass
 class Player:
-    """One network's side of the game: its loss, its optimizer and how to backpropagate."""
+    """One network's side of the game: its loss, its optimizer and how to backpropagate.
+
+    ``loss`` returns the loss, or ``(loss, stats)``; ``backward`` may return statistics of the
+    gradients it made (norms); ``step`` steps the optimizer and says whether the step was taken.
+    """
 
     optimizer: Any  # a torch Optimizer or Lightning's wrapper: zero_grad() and step()
-    loss: Callable[[], Tensor]
-    backward: Callable[[Tensor], None] | None = None  # default: autograd on own parameters only
+    loss: Callable[[], Tensor | tuple[Tensor, Stats]]
+    backward: Callable[[Tensor], Stats | None] | None = None  # default: autograd, own params
     toggled: Callable[[], AbstractContextManager] = field(default=nullcontext)
+    step: Callable[[Any], bool] = plain_step
 
     @property
     def gradient_evaluations(self) -> int:
         inner = getattr(self.optimizer, "optimizer", self.optimizer)  # unwrap Lightning's wrapper
         return getattr(inner, "gradient_evaluations", 1)
 
-    def compute_gradients(self) -> Tensor:
+    def compute_gradients(self) -> tuple[Tensor, Stats]:
         """Fill this player's .grad with the gradient of its loss; only its parameters get one."""
         with self.toggled():
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.loss()
+            loss, stats = loss if isinstance(loss, tuple) else (loss, {})
             if self.backward is None:
                 params = [p for group in self.optimizer.param_groups for p in group["params"]]
                 loss.backward(inputs=params)
             else:
-                self.backward(loss)
-        return loss.detach()
+                stats = {**stats, **(self.backward(loss) or {})}
+        return loss.detach(), stats
 
-    def update(self) -> Tensor:
+    def update(self) -> Turn:
         """One full update: as many gradient evaluations and steps as the optimizer needs."""
+        taken = True
         for _ in range(self.gradient_evaluations):
-            loss = self.compute_gradients()
-            self.optimizer.step()
-        return loss
+            loss, stats = self.compute_gradients()
+            taken &= self.step(self.optimizer)
+        return Turn(loss, stats, int(taken))
+
+
+def in_turn(turns: list[Turn]) -> Turn:
+    """Several updates of one network as one turn: the last loss and statistics, every update."""
+    return Turn(turns[-1].loss, turns[-1].stats, sum(turn.updates for turn in turns))
 
 
 class UpdateScheme(Protocol):
@@ -63,7 +93,7 @@ class UpdateScheme(Protocol):
         """Raise ConfigError if the scheme cannot step optimizers taking these gradient counts
         per update (called when the run is built, before anything is written)."""
 
-    def __call__(self, d: Player, g: Player) -> tuple[Tensor, Tensor]: ...
+    def __call__(self, d: Player, g: Player) -> tuple[Turn, Turn]: ...
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -88,12 +118,9 @@ class Alternating:
     def check(self, d_evaluations: int, g_evaluations: int) -> None:
         pass  # each player takes its own gradients: any pair works
 
-    def __call__(self, d: Player, g: Player) -> tuple[Tensor, Tensor]:
-        for _ in range(self.d_steps):
-            d_loss = d.update()
-        for _ in range(self.g_steps):
-            g_loss = g.update()
-        return d_loss, g_loss
+    def __call__(self, d: Player, g: Player) -> tuple[Turn, Turn]:
+        d_turn = in_turn([d.update() for _ in range(self.d_steps)])
+        return d_turn, in_turn([g.update() for _ in range(self.g_steps)])
 
 
 @dataclass
@@ -120,10 +147,11 @@ class Simultaneous:
                 "both networks an extragradient optimizer, or use update=alternating."
             )
 
-    def __call__(self, d: Player, g: Player) -> tuple[Tensor, Tensor]:
+    def __call__(self, d: Player, g: Player) -> tuple[Turn, Turn]:
         self.check(d.gradient_evaluations, g.gradient_evaluations)
+        d_taken = g_taken = True
         for _ in range(d.gradient_evaluations):
-            d_loss, g_loss = d.compute_gradients(), g.compute_gradients()
-            d.optimizer.step()
-            g.optimizer.step()
-        return d_loss, g_loss
+            (d_loss, d_stats), (g_loss, g_stats) = d.compute_gradients(), g.compute_gradients()
+            d_taken &= d.step(d.optimizer)
+            g_taken &= g.step(g.optimizer)
+        return Turn(d_loss, d_stats, int(d_taken)), Turn(g_loss, g_stats, int(g_taken))
