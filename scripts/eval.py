@@ -3,52 +3,33 @@
 Uses the evaluators training used (the data set's own: mode coverage on 2D mixtures, classifier
 FCD on digit data; Inception FID/KID when the run had them or inception=true), with the run's
 n_samples and latent seed unless given, so the numbers equal the run's final metrics.json.
-Prints a table and writes JSON (default <run>/eval.json). The logic lives in ganopt.trained
-and ganopt.sampling.
+Prints a table and writes eval.json into its run directory (logs/eval/runs/<date>/). A Hydra
+app: conf/eval.yaml holds the settings. The logic lives in ganopt.trained and ganopt.sampling.
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import hydra
+from omegaconf import DictConfig
+
+from ganopt.cli import exit_status, run_app
 from ganopt.errors import ConfigError
 from ganopt.sampling import generate, latents
-from ganopt.script_args import Arg, check_positive, resolve_device, script_main
-from ganopt.trained import (
-    CheckpointError,
-    choose_generator,
-    evaluation_callback,
-    load_gan,
-    run_dir,
-)
+from ganopt.script_args import check_positive, check_settings, resolve_device
+from ganopt.trained import CheckpointError, choose_generator, evaluation_callback, load_gan
 
-PROG = "eval.py"
-SUMMARY = (
-    "Recomputes the metrics of a checkpoint with the evaluators of its training run and writes\n"
-    "them as JSON. Unset values come from the run's config, so the numbers match metrics.json."
-)
-ARGS = {
-    "ckpt_path": Arg(str, None, "the last.ckpt of a training run (required)"),
-    "n_samples": Arg(
-        int, None, "generated samples; default the run's callbacks.evaluation.n_samples"
-    ),
-    "seed": Arg(int, None, "latent seed; default the run's evaluation seed (1234)"),
-    "inception": Arg(bool, None, "add Inception eval/fid and eval/kid; default the run's setting"),
-    "inception_weights": Arg(str, None, "local torch-fidelity Inception weights (offline use)"),
-    "out": Arg(str, None, "JSON path; default <run>/eval.json"),
-    "ema": Arg(bool, None, "true: EMA generator, false: raw one; default EMA when trained with it"),
-    "device": Arg(str, "auto", "auto (CUDA when available), cpu, cuda or cuda:<index>"),
-    "batch_size": Arg(
-        int, None, "samples per forward pass; default the run's n_samples (training's one pass)"
-    ),
-    "data_root": Arg(str, None, "the data set's folder on this machine; default the run's"),
-}
-
+log = logging.getLogger("ganopt")
+TYPES = {
+    "ckpt_path": str, "n_samples": int, "seed": int, "inception": bool,
+    "inception_weights": str, "out": str, "ema": bool, "device": str, "batch_size": int,
+    "data_root": str,
+}  # fmt: skip
 
 # Training's config keys that messages from the data sets and metrics name, and eval.py's own.
 OUR_KEYS = {"metrics.inception_weights=": "inception_weights=", "data.root=": "data_root="}
@@ -77,17 +58,19 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(values: dict[str, Any]) -> dict[str, Any]:
-    check_positive(values, "n_samples", "batch_size")
-    device = resolve_device(values["device"])
-    module, datamodule, config = load_gan(values["ckpt_path"], "cpu", values["data_root"])
-    network, which = choose_generator(module, values["ema"])
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """The checkpoint's metrics (and how they were computed), as eval.json holds them."""
+    check_settings(cfg, "eval.py", TYPES)
+    check_positive(cfg, "n_samples", "batch_size")
+    device = resolve_device(cfg.device)
+    module, datamodule, config = load_gan(cfg.ckpt_path, "cpu", cfg.data_root)
+    network, which = choose_generator(module, cfg.ema)
     callback = evaluation_callback(
         config,
-        n_samples=values["n_samples"],
-        seed=values["seed"],
-        inception=values["inception"],
-        inception_weights=values["inception_weights"],
+        n_samples=cfg.n_samples,
+        seed=cfg.seed,
+        inception=cfg.inception,
+        inception_weights=cfg.inception_weights,
     )
     started = time.perf_counter()
     try:
@@ -104,13 +87,13 @@ def run(values: dict[str, Any]) -> dict[str, Any]:
         )
     # Training generated its n_samples in one pass: the same pass gives the same floats, and
     # larger evaluations (n_samples=50000) go in chunks of a size that training showed fits.
-    batch_size = values["batch_size"] or evaluation_callback(config).n_samples
+    batch_size = cfg.batch_size or evaluation_callback(config).n_samples
     z = latents(network, callback.n_samples, callback.seed)
     samples = generate(network, z, device, batch_size)
     metrics = evaluator(samples)
     return {
         **metrics,
-        "ckpt_path": str(Path(values["ckpt_path"]).absolute()),
+        "ckpt_path": str(Path(cfg.ckpt_path).absolute()),
         "generator_steps": module.generator_steps,
         "generator": which,
         "n_samples": callback.n_samples,
@@ -121,23 +104,24 @@ def run(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def evaluate_and_write(values: dict[str, Any]) -> int:
-    result = run(values)
-    out = Path(values["out"]) if values["out"] else run_dir(values["ckpt_path"]) / "eval.json"
+def evaluate_and_write(cfg: DictConfig) -> Path:
+    result = evaluate(cfg)
+    out = Path(cfg.out) if cfg.out else Path(cfg.paths.output_dir) / "eval.json"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
     except OSError as error:
-        print(f"{PROG}: error: cannot write {out}: {error}", file=sys.stderr)
-        return 1
+        raise ConfigError(f"out={out} cannot be written: {error}.") from None
     print(table(result))
-    print(f"{PROG}: wrote {out}")
-    return 0
+    log.info("wrote %s", out)
+    return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return script_main(PROG, ARGS, SUMMARY, evaluate_and_write, argv)
+@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    with exit_status(cfg):
+        evaluate_and_write(cfg)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_app(main, "eval")

@@ -1,21 +1,24 @@
 """Draw samples from a trained GAN: python scripts/generate.py ckpt_path=<last.ckpt> [n=64] ...
 
 Writes a PNG grid of ``n`` samples (a scatter over the data for 2D mixtures), and optionally an
-.npz of the raw samples and their latents and a latent interpolation strip. With the defaults
-(n=64, seed=0) the grid is the one training wrote last to samples/. Runs on the CPU for
-checkpoints trained on a GPU. The logic lives in ganopt.trained and ganopt.sampling.
+.npz of the raw samples and their latents and a latent interpolation strip, into its run
+directory (logs/generate/runs/<date>/). With the defaults (n=64, seed=0) the grid is the one
+training wrote last to samples/. Runs on the CPU for checkpoints trained on a GPU. A Hydra app:
+conf/generate.yaml holds the settings. The logic lives in ganopt.trained and ganopt.sampling.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
+import logging
 from pathlib import Path
 from typing import Any
 
+import hydra
 import numpy as np
+from omegaconf import DictConfig
 from torch import Tensor
 
+from ganopt.cli import exit_status, run_app
 from ganopt.errors import ConfigError
 from ganopt.sampling import (
     INTERPOLATIONS,
@@ -24,43 +27,31 @@ from ganopt.sampling import (
     interpolation_latents,
     latents,
 )
-from ganopt.script_args import Arg, check_positive, resolve_device, script_main
-from ganopt.trained import choose_generator, load_gan, run_dir
+from ganopt.script_args import check_positive, check_settings, resolve_device
+from ganopt.trained import choose_generator, load_gan
 
-PROG = "generate.py"
-SUMMARY = (
-    "Writes a PNG grid of n generated samples (a scatter plot over the data for 2D mixtures);\n"
-    "npz=true adds the raw samples and latents, interpolate=<frames> a latent interpolation strip."
-)
-ARGS = {
-    "ckpt_path": Arg(str, None, "the last.ckpt of a training run (required)"),
-    "n": Arg(int, 64, "number of samples"),
-    "seed": Arg(int, 0, "seed of the latent codes (training's sample grids use 0)"),
-    "out": Arg(str, None, "PNG path; default <run>/generated/samples_seed<seed>.png"),
-    "npz": Arg(bool, False, "also write <out>.npz: samples (float32, data range) and latents"),
-    "interpolate": Arg(int, 0, "frames per row of a latent interpolation strip; 0 = none"),
-    "rows": Arg(int, 8, "rows of the strip, one pair of latent codes each"),
-    "interpolation": Arg(str, "slerp", "slerp (spherical) or lerp (linear)"),
-    "ema": Arg(bool, None, "true: EMA generator, false: raw one; default EMA when trained with it"),
-    "device": Arg(str, "auto", "auto (CUDA when available), cpu, cuda or cuda:<index>"),
-}
+log = logging.getLogger("ganopt")
+TYPES = {
+    "ckpt_path": str, "n": int, "seed": int, "out": str, "npz": bool, "interpolate": int,
+    "rows": int, "interpolation": str, "ema": bool, "device": str,
+}  # fmt: skip
 
 
-def check(values: dict[str, Any]) -> None:
-    check_positive(values, "n", "rows")
-    frames = values["interpolate"]
+def check(cfg: DictConfig) -> None:
+    check_settings(cfg, "generate.py", TYPES)
+    check_positive(cfg, "n", "rows")
+    frames = cfg.interpolate
     if frames < 0 or frames == 1:
         raise ConfigError(
             f"interpolate={frames} is not allowed: give the number of frames per row (>= 2, both "
             "ends included), or 0 for no interpolation strip."
         )
-    if values["interpolation"] not in INTERPOLATIONS:
+    if cfg.interpolation not in INTERPOLATIONS:
         raise ConfigError(
-            f"interpolation={values['interpolation']} is not allowed: use "
-            f"{' or '.join(INTERPOLATIONS)}."
+            f"interpolation={cfg.interpolation} is not allowed: use {' or '.join(INTERPOLATIONS)}."
         )
-    if values["out"] is not None and Path(values["out"]).suffix.lower() != ".png":
-        raise ConfigError(f"out={values['out']} is not allowed: give a path ending in .png.")
+    if cfg.out is not None and Path(cfg.out).suffix.lower() != ".png":
+        raise ConfigError(f"out={cfg.out} is not allowed: give a path ending in .png.")
 
 
 def save_picture(
@@ -93,15 +84,16 @@ def save_paths(paths: Tensor, real: Tensor, path: Path, title: str) -> None:
     plt.close(figure)
 
 
-def run(values: dict[str, Any]) -> list[Path]:
-    check(values)
-    device = resolve_device(values["device"])
-    module, datamodule, _ = load_gan(values["ckpt_path"], map_location="cpu")
-    network, which = choose_generator(module, values["ema"])
-    n, seed, step = values["n"], values["seed"], module.generator_steps
+def write_samples(cfg: DictConfig) -> list[Path]:
+    """The grid (and the strip and .npz when asked for); the paths written."""
+    check(cfg)
+    device = resolve_device(cfg.device)
+    module, datamodule, _ = load_gan(cfg.ckpt_path, map_location="cpu")
+    network, which = choose_generator(module, cfg.ema)
+    n, seed, step = cfg.n, cfg.seed, module.generator_steps
     suffix = "_raw" if which == "raw" and module.ema is not None else ""
-    default = run_dir(values["ckpt_path"]) / "generated" / f"samples_seed{seed}{suffix}.png"
-    out = Path(values["out"]) if values["out"] is not None else default
+    default = Path(cfg.paths.output_dir) / f"samples_seed{seed}{suffix}.png"
+    out = Path(cfg.out) if cfg.out is not None else default
 
     z = latents(network, n, seed)
     samples = generate(network, z, device)
@@ -110,12 +102,11 @@ def run(values: dict[str, Any]) -> list[Path]:
     title = f"{n} samples, generator step {step} ({which})"
     save_picture(samples, grid_columns(n), out, real, title)
     written = [out]
-    print(f"{PROG}: {n} samples from the {which} generator at generator step {step}: {out}")
+    log.info("%d samples from the %s generator at generator step %d: %s", n, which, step, out)
 
     arrays: dict[str, Any] = {"samples": samples.numpy(), "latents": z.numpy()}
-    if frames := values["interpolate"]:
-        rows = values["rows"]
-        mode = values["interpolation"]
+    if frames := cfg.interpolate:
+        rows, mode = cfg.rows, cfg.interpolation
         ends = latents(network, 2 * rows, seed)  # row i: from code 2i to code 2i + 1
         codes = interpolation_latents(ends, frames, rows, mode)
         strip = generate(network, codes.flatten(0, 1), device)
@@ -131,24 +122,21 @@ def run(values: dict[str, Any]) -> list[Path]:
             interpolation=strip.view(rows, frames, *strip.shape[1:]).numpy(),
             interpolation_latents=codes.numpy(),
         )
-        print(f"{PROG}: {rows} rows x {frames} frames of {mode} interpolation: {path}")
+        log.info("%d rows x %d frames of %s interpolation: %s", rows, frames, mode, path)
 
-    if values["npz"]:
+    if cfg.npz:
         path = out.with_suffix(".npz")
         np.savez(path, **arrays, generator_steps=step, seed=seed, generator=which)
         written.append(path)
-        print(f"{PROG}: raw samples {tuple(samples.shape)} and latents {tuple(z.shape)}: {path}")
+        log.info("raw samples %s and latents %s: %s", tuple(samples.shape), tuple(z.shape), path)
     return written
 
 
-def write_files(values: dict[str, Any]) -> int:
-    run(values)  # prints each file it writes
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return script_main(PROG, ARGS, SUMMARY, write_files, argv)
+@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+def main(cfg: DictConfig) -> None:
+    with exit_status(cfg):
+        write_samples(cfg)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_app(main, "generate")

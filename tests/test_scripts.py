@@ -2,13 +2,15 @@
 loader behind them, and the published-settings experiment configs.
 
 Each script start costs seconds of imports, so the command line itself is run a few times
-(the paths users take) and everything else calls the scripts' ``main(argv)`` in-process.
+(the paths users take) and everything else runs the scripts in-process, on their config
+composed as Hydra composes it (``in_process``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -22,9 +24,11 @@ from conftest import CONF, FAST, ROOT, TINY_DCGAN, TINY_MLP, compose_config
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
+from ganopt.cli import exit_status, precheck
+from ganopt.errors import ConfigError
 from ganopt.sampling import interpolation_latents, lerp, slerp
 from ganopt.train import build, train
-from ganopt.trained import CheckpointError, load_gan, run_dir
+from ganopt.trained import CheckpointError, load_gan
 
 DIGITS = [*FAST, "data=digits", "data.resolution=16", *TINY_DCGAN, "logger=none"]
 RING = [*FAST, "data=gaussians_ring", "model=mlp", *TINY_MLP, "logger=none"]
@@ -42,7 +46,25 @@ def load_script(name: str) -> ModuleType:
 
 
 generate_script, eval_script = load_script("generate"), load_script("eval")
-SCRIPTS = {"generate.py": generate_script, "eval.py": eval_script}
+WORK = {"generate": generate_script.write_samples, "eval": eval_script.evaluate_and_write}
+
+
+def in_process(name: str, *overrides: str, out: Path) -> int:
+    """What ``python scripts/<name>.py <overrides>`` does, with its run directory at ``out``:
+    the command line checked, the config composed, the work done; the exit status."""
+    try:
+        precheck(list(overrides), CONF, name)
+        cfg = compose_config(list(overrides), out, name=name)
+        with exit_status(cfg):
+            WORK[name](cfg)
+    except ConfigError as error:  # run_app's answer to a command-line mistake
+        logging.getLogger("ganopt").error("Configuration error: %s", error)
+        return 2
+    except SystemExit as stopped:
+        return int(stopped.code)
+    finally:
+        GlobalHydra.instance().clear()
+    return 0
 
 
 def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -89,12 +111,12 @@ def grid_size(n: int, columns: int, side: int, padding: int = 2) -> tuple[int, i
 
 # ---- the command lines of the issue ------------------------------------------------------------
 def test_generate_writes_grid_npz_and_interpolation_strip(digits_run: Path) -> None:
-    ckpt = digits_run / "checkpoints" / "last.ckpt"
+    ckpt, out = digits_run / "checkpoints" / "last.ckpt", digits_run.parent / "generated"
     result = run_script(
-        "generate.py", f"ckpt_path={ckpt}", "n=12", "npz=true", "interpolate=5", "rows=3"
-    )
+        "generate.py", f"ckpt_path={ckpt}", "n=12", "npz=true", "interpolate=5", "rows=3",
+        f"hydra.run.dir={out}",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    out = digits_run / "generated"
     grid, strip, arrays = (
         out / "samples_seed0.png",
         out / "samples_seed0_interpolation.png",
@@ -113,11 +135,12 @@ def test_generate_writes_grid_npz_and_interpolation_strip(digits_run: Path) -> N
 
 
 def test_eval_reproduces_the_final_training_metrics(digits_run: Path) -> None:
-    ckpt = digits_run / "checkpoints" / "last.ckpt"
-    result = run_script("eval.py", f"ckpt_path={ckpt}")
+    ckpt, out = digits_run / "checkpoints" / "last.ckpt", digits_run.parent / "evaluated"
+    result = run_script("eval.py", f"ckpt_path={ckpt}", f"hydra.run.dir={out}")
     assert result.returncode == 0, result.stderr
-    assert "eval/fcd" in result.stdout and str(digits_run / "eval.json") in result.stdout
-    evaluated = json.loads((digits_run / "eval.json").read_text())
+    assert "eval/fcd" in result.stdout and str(out / "eval.json") in result.stdout
+    assert (out / ".hydra" / "config.yaml").is_file()  # a Hydra run: its settings are kept
+    evaluated = json.loads((out / "eval.json").read_text())
     final = json.loads((digits_run / "metrics.json").read_text())
     assert eval_metrics(final).keys() == {
         "eval/fcd",
@@ -133,10 +156,11 @@ def test_eval_reproduces_the_final_training_metrics(digits_run: Path) -> None:
 
 
 def test_scripts_on_a_2d_mixture_scatter_and_reproduce_mode_metrics(ring_run: Path, capsys) -> None:
-    ckpt = ring_run / "checkpoints" / "last.ckpt"
-    result = run_script("generate.py", f"ckpt_path={ckpt}", "npz=true", "interpolate=4")
+    ckpt, out = ring_run / "checkpoints" / "last.ckpt", ring_run.parent / "generated"
+    result = run_script(
+        "generate.py", f"ckpt_path={ckpt}", "npz=true", "interpolate=4", f"hydra.run.dir={out}"
+    )
     assert result.returncode == 0, result.stderr
-    out = ring_run / "generated"
     assert Image.open(out / "samples_seed0.png").size == (400, 400)  # the scatter figure
     assert (out / "samples_seed0_interpolation.png").is_file()
     saved = np.load(out / "samples_seed0.npz")
@@ -144,8 +168,8 @@ def test_scripts_on_a_2d_mixture_scatter_and_reproduce_mode_metrics(ring_run: Pa
     assert saved["interpolation"].shape == (8, 4, 2)
     assert str(saved["generator"]) == "raw"  # no EMA in this run
 
-    assert eval_script.main([f"ckpt_path={ckpt}", f"out={ring_run / 'e.json'}"]) == 0
-    evaluated = json.loads((ring_run / "e.json").read_text())
+    assert in_process("eval", f"ckpt_path={ckpt}", out=ring_run.parent / "evaluated") == 0
+    evaluated = json.loads((ring_run.parent / "evaluated" / "eval.json").read_text())
     final = json.loads((ring_run / "metrics.json").read_text())
     assert set(eval_metrics(final)) == {"eval/modes", "eval/hq_fraction", "eval/reverse_kl"}
     assert eval_metrics(evaluated) == eval_metrics(final)
@@ -155,7 +179,9 @@ def test_scripts_on_a_2d_mixture_scatter_and_reproduce_mode_metrics(ring_run: Pa
 def test_default_generate_redraws_the_last_training_grid(digits_run: Path, tmp_path: Path) -> None:
     """n=64 and seed=0 are the sample callback's settings: the same latents, the same grid."""
     ckpt = digits_run / "checkpoints" / "last.ckpt"
-    assert generate_script.main([f"ckpt_path={ckpt}", f"out={tmp_path / 'g.png'}"]) == 0
+    assert (
+        in_process("generate", f"ckpt_path={ckpt}", f"out={tmp_path / 'g.png'}", out=tmp_path) == 0
+    )
     ours = np.asarray(Image.open(tmp_path / "g.png"))
     theirs = np.asarray(Image.open(digits_run / "samples" / "step_0000006.png"))
     assert ours.shape == theirs.shape and (ours == theirs).all()
@@ -163,11 +189,13 @@ def test_default_generate_redraws_the_last_training_grid(digits_run: Path, tmp_p
 
 def test_raw_generator_and_overridden_settings(digits_run: Path, tmp_path: Path) -> None:
     ckpt = digits_run / "checkpoints" / "last.ckpt"
-    assert generate_script.main([f"ckpt_path={ckpt}", "n=4", "seed=3", "ema=false"]) == 0
-    assert (digits_run / "generated" / "samples_seed3_raw.png").is_file()
+    assert (
+        in_process("generate", f"ckpt_path={ckpt}", "n=4", "seed=3", "ema=false", out=tmp_path) == 0
+    )
+    assert (tmp_path / "samples_seed3_raw.png").is_file()
     out = tmp_path / "raw.json"
     argv = [f"ckpt_path={ckpt}", "ema=false", "n_samples=50", "seed=7", f"out={out}"]
-    assert eval_script.main(argv) == 0
+    assert in_process("eval", *argv, out=tmp_path) == 0
     evaluated = json.loads(out.read_text())
     assert (evaluated["generator"], evaluated["n_samples"], evaluated["seed"]) == ("raw", 50, 7)
     assert "eval/fcd" in evaluated
@@ -186,13 +214,13 @@ def test_eval_adds_inception_metrics_on_request(
     monkeypatch.setattr("ganopt.metrics.inception.load_inception", lambda *_: TinyFeatures())
     out = tmp_path / "fid.json"
     argv = [f"ckpt_path={digits_run / 'checkpoints' / 'last.ckpt'}", "inception=true", f"out={out}"]
-    assert eval_script.main([*argv, "n_samples=100", "device=cpu"]) == 0
+    assert in_process("eval", *argv, "n_samples=100", "device=cpu", out=tmp_path) == 0
     evaluated = json.loads(out.read_text())
     assert evaluated["inception"] is True and evaluated["eval/fid"] > 0
     assert {"eval/kid", "eval/fcd"} <= evaluated.keys()  # Inception next to the data set's own
 
 
-def test_eval_reads_the_data_set_from_data_root(make_cfg, tmp_path: Path, capsys) -> None:
+def test_eval_reads_the_data_set_from_data_root(make_cfg, tmp_path: Path, caplog) -> None:
     """A run trained on another machine names that machine's data folder; data_root= replaces
     it, and a missing data set is a one-paragraph error that names eval.py's key."""
     cfg = make_cfg("data=mnist", *TINY_DCGAN, "data.root=/elsewhere/data")
@@ -201,8 +229,8 @@ def test_eval_reads_the_data_set_from_data_root(make_cfg, tmp_path: Path, capsys
     state = {"generator_steps": 0, "iterations": 0, "config": module.config}
     torch.save({"state_dict": module.state_dict(), "ganopt": state}, ckpt)
     assert load_gan(ckpt, data_root=str(tmp_path)).datamodule.root == tmp_path
-    assert eval_script.main([f"ckpt_path={ckpt}", f"data_root={tmp_path}"]) == 2
-    error = capsys.readouterr().err
+    assert in_process("eval", f"ckpt_path={ckpt}", f"data_root={tmp_path}", out=tmp_path) == 2
+    error = caplog.messages[-1]
     assert str(tmp_path) in error and "data_root=" in error and "data.root=" not in error
 
 
@@ -234,11 +262,11 @@ MISTAKES = [
         "not a ganopt training checkpoint",
     ),
     (
-        "unknown argument",
-        lambda files, ckpt: [f"ckpt_path={ckpt}", "samples=10"],
-        "unknown argument samples",
+        "unknown key",
+        lambda files, ckpt: [f"ckpt_path={ckpt}", "n_sample=10"],
+        "the config has no key n_sample",
     ),
-    ("not key=value", lambda files, ckpt: [str(ckpt)], "an argument without '='"),
+    ("not key=value", lambda files, ckpt: [str(ckpt)], "is not an override"),
     ("bad value", lambda files, ckpt: [f"ckpt_path={ckpt}", "seed=one"], "seed=one is not allowed"),
     (
         "no EMA to use",
@@ -248,38 +276,45 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("script", list(SCRIPTS))
+@pytest.mark.parametrize("script", list(WORK))
 @pytest.mark.parametrize(("case", "argv", "expected"), MISTAKES, ids=[m[0] for m in MISTAKES])
 def test_mistakes_exit_2_with_one_paragraph(
-    ring_run: Path, bad_files, capsys, script: str, case: str, argv, expected: str
+    ring_run: Path, bad_files, caplog, tmp_path: Path, script: str, case: str, argv, expected
 ) -> None:
-    status = SCRIPTS[script].main(argv(bad_files, ring_run / "checkpoints" / "last.ckpt"))
-    captured = capsys.readouterr()
-    assert status == 2
-    assert captured.err.startswith(f"{script}: error: ") and expected in captured.err
-    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    overrides = argv(bad_files, ring_run / "checkpoints" / "last.ckpt")
+    if case == "unknown key" and script == "generate":
+        overrides[-1] = "sample=10"  # generate.py's nearest key is n; eval.py's n_samples
+        expected = "the config has no key sample"
+    out = tmp_path / "run"
+    assert in_process(script, *overrides, out=out) == 2
+    assert caplog.messages[-1].startswith("Configuration error: ")
+    assert expected in caplog.messages[-1] and "\n" not in caplog.messages[-1]
+    assert not out.exists()  # nothing done: the run directory is removed
 
 
 @pytest.mark.parametrize(
     ("script", "argv", "expected"),
     [
         ("eval.py", ["ckpt_path={text}"], "is not a PyTorch checkpoint"),
-        ("generate.py", ["ckpt_path={ckpt}", "bogus=1"], "unknown argument bogus"),
+        ("generate.py", ["ckpt_path={ckpt}", "bogus=1"], "the config has no key bogus"),
     ],
 )
 def test_mistakes_on_the_command_line(
-    ring_run: Path, bad_files, script: str, argv: list[str], expected: str
+    ring_run: Path, bad_files, tmp_path: Path, script: str, argv: list[str], expected: str
 ) -> None:
     paths = {"text": bad_files["text"], "ckpt": ring_run / "checkpoints" / "last.ckpt"}
-    result = run_script(script, *(a.format(**paths) for a in argv))
+    out = tmp_path / "run"
+    result = run_script(script, *(a.format(**paths) for a in argv), f"hydra.run.dir={out}")
+    output = result.stdout + result.stderr
     assert result.returncode == 2
-    assert expected in result.stderr and "Traceback" not in result.stdout + result.stderr
+    assert expected in output and "Traceback" not in output
+    assert not out.exists()
 
 
-def test_help_lists_every_argument(capsys) -> None:
-    assert eval_script.main(["--help"]) == 0
-    text = capsys.readouterr().out
-    assert all(f"  {key} " in text for key in eval_script.ARGS)
+def test_help_lists_every_setting() -> None:
+    result = run_script("eval.py", "--help")
+    assert result.returncode == 0 and "usage: python scripts/eval.py" in result.stdout
+    assert all(f"{key}:" in result.stdout for key in eval_script.TYPES)
 
 
 # ---- the loader and interpolation ------------------------------------------------------------
@@ -290,7 +325,6 @@ def test_load_gan_rebuilds_the_trained_networks(digits_run: Path) -> None:
     assert all(torch.equal(module.state_dict()[k], v) for k, v in saved.items())
     assert module.generator_steps == 6 and module.ema is not None
     assert datamodule.shape == (1, 16, 16) and config.steps == 6
-    assert run_dir(ckpt) == digits_run
 
 
 def test_load_gan_names_a_run_directory_given_instead_of_its_checkpoint(digits_run: Path) -> None:

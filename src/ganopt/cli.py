@@ -65,6 +65,13 @@ def precheck(args: list[str], conf: Path, config_name: str = "train") -> None:
     """Raise ConfigError for a command-line mistake Hydra would answer at length."""
     if any(_HYDRA_FLAGS.match(arg) for arg in args):  # --help, --cfg job, -cn ...: Hydra's
         return
+    for arg in args:
+        if "=" not in arg and arg[:1] not in "-~":
+            raise ConfigError(
+                f"{arg!r} is not an override: scripts/{config_name}.py takes key=value settings "
+                f"(e.g. ckpt_path=<path>, seed=3); `python scripts/{config_name}.py --help` lists "
+                "them."
+            )
     if any(arg.startswith("hydra/launcher=slurm") for arg in args) and not shutil.which("sbatch"):
         raise ConfigError(
             "hydra/launcher=slurm submits each run as a SLURM job with sbatch, and this machine "
@@ -168,9 +175,10 @@ def exit_status(cfg: DictConfig) -> Iterator[None]:
         sys.exit(stopped.exit_code)
 
 
-# What Hydra and the loggers create before the first step: a run directory holding only these
-# stopped before training and is removed, so a mistake leaves no empty run behind.
-_BEFORE_TRAINING = {".hydra", "train.log", "tensorboard"}
+# What Hydra and the loggers create before the first step (and the script's <task>.log): a run
+# directory holding only these stopped before its work and is removed, so a mistake leaves no
+# empty run behind.
+_BEFORE_TRAINING = {".hydra", "tensorboard"}
 
 
 def run_app(main: Callable[[], Any], config_name: str, resume: bool = False) -> None:
@@ -195,7 +203,8 @@ def remove_if_empty(run_dir: Path) -> None:
     """Delete a run directory that holds nothing but what is made before training."""
     if not run_dir.is_dir() or Path.cwd().resolve().is_relative_to(run_dir.resolve()):
         return
-    if any(entry.name not in _BEFORE_TRAINING for entry in run_dir.iterdir()):
+    made = [entry for entry in run_dir.iterdir() if entry.suffix != ".log"]
+    if any(entry.name not in _BEFORE_TRAINING for entry in made):
         return
     logging.shutdown()  # close train.log first
     shutil.rmtree(run_dir, ignore_errors=True)

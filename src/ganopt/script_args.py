@@ -1,93 +1,42 @@
-"""``key=value`` arguments for the scripts that read a checkpoint (generate.py, eval.py).
+"""Checks of the settings of the scripts that read a checkpoint (generate.py, eval.py).
 
-Hydra's syntax, so they feel like scripts/train.py, but no Hydra app: a script that only reads a
-checkpoint should not create a run directory. Only torch is imported here, so ``--help`` and
-argument mistakes answer at once; every mistake is a ``ConfigError`` naming the key, which the
-scripts print in one paragraph with exit status 2.
+Both are Hydra apps like train.py; Hydra types the values it parses (``seed=3`` is an int,
+``seed=one`` a string), and these checks turn a wrong one into a ``ConfigError`` naming the
+key, which the scripts print in one paragraph with exit status 2. Only torch and OmegaConf are
+imported here, so a mistake answers before Lightning is loaded.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
-
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 from ganopt.errors import ConfigError
 
 EXAMPLE_CKPT = "logs/train/runs/<date>/checkpoints/last.ckpt"
+TYPE_WORDS = {int: "a whole number", bool: "true or false", str: "a value"}
 
 
-@dataclass(frozen=True)
-class Arg:
-    """One ``key=value`` argument: its type, default (None: unset) and one line of help."""
-
-    type: type
-    default: Any
-    help: str
-
-
-TRUE, FALSE, NULL = {"true", "yes", "1"}, {"false", "no", "0"}, {"null", "none", "~"}
-TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a value"}
-
-
-def _convert(key: str, text: str, arg: Arg) -> Any:
-    if text.lower() in NULL:
-        return None
-    try:
-        if arg.type is bool:
-            if text.lower() not in TRUE | FALSE:
-                raise ValueError(text)
-            return text.lower() in TRUE
-        return arg.type(text)
-    except ValueError:
+def check_settings(cfg: DictConfig, script: str, types: dict[str, type]) -> None:
+    """``ckpt_path`` given, and every key in ``types`` null (unset) or of its type."""
+    if OmegaConf.is_missing(cfg, "ckpt_path"):
         raise ConfigError(
-            f"{key}={text} is not allowed: {key} takes {TYPE_WORDS.get(arg.type, 'a value')} "
-            f"({arg.help})."
-        ) from None
-
-
-def usage(prog: str, args: dict[str, Arg], summary: str) -> str:
-    lines = [f"usage: python scripts/{prog} ckpt_path=<last.ckpt> [key=value ...]", "", summary, ""]
-    width = max(len(key) for key in args) + 2
-    for key, arg in args.items():
-        shown = str(arg.default).lower() if isinstance(arg.default, bool) else arg.default
-        default = "" if arg.default is None else f" (default: {shown})"
-        lines.append(f"  {key:<{width}}{arg.help}{default}")
-    return "\n".join(lines)
-
-
-def parse_args(prog: str, args: dict[str, Arg], argv: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` arguments as a dict of every key (defaults filled in, values typed).
-
-    Hydra's syntax, so the scripts feel like scripts/train.py, but no Hydra app: a script that
-    only reads a checkpoint should not create a run directory. ``ckpt_path`` is required.
-    """
-    values = {key: arg.default for key, arg in args.items()}
-    for item in argv:
-        key, sep, text = item.partition("=")
-        if not sep or key not in args:
-            known = ", ".join(f"{k}=" for k in args)
-            what = f"unknown argument {key}" if sep else "an argument without '='"
-            raise ConfigError(
-                f"{what} ({item!r}): {prog} takes key=value arguments, e.g. ckpt_path=<path>; "
-                f"known keys are {known} (python scripts/{prog} --help describes them)."
-            )
-        values[key] = _convert(key, text, args[key])
-    if values.get("ckpt_path") is None:
-        raise ConfigError(
-            f"ckpt_path is missing: {prog} needs the checkpoint of a training run, e.g. "
-            f"python scripts/{prog} ckpt_path={EXAMPLE_CKPT}."
+            f"ckpt_path is missing: {script} needs the checkpoint of a training run, e.g. "
+            f"python scripts/{script} ckpt_path={EXAMPLE_CKPT}."
         )
-    return values
+    for key, kind in types.items():
+        value = cfg[key]
+        if value is not None and type(value) is not kind:  # a bool is no int here
+            raise ConfigError(
+                f"{key}={value} is not allowed: {key} takes {TYPE_WORDS[kind]} (conf/"
+                f"{script.removesuffix('.py')}.yaml describes each key)."
+            )
 
 
-def check_positive(values: dict[str, Any], *keys: str, minimum: int = 1) -> None:
+def check_positive(cfg: DictConfig, *keys: str, minimum: int = 1) -> None:
     """A ConfigError naming the key when a count is below ``minimum``."""
     for key in keys:
-        value = values.get(key)
+        value = cfg.get(key)
         if value is not None and value < minimum:
             raise ConfigError(f"{key}={value} is not allowed: use a whole number >= {minimum}.")
 
@@ -108,23 +57,3 @@ def resolve_device(name: str) -> torch.device:
             "trained on a GPU load on the CPU)."
         )
     return device
-
-
-def script_main(
-    prog: str,
-    args: dict[str, Arg],
-    summary: str,
-    run: Callable[[dict[str, Any]], int],
-    argv: Sequence[str] | None = None,
-) -> int:
-    """A checkpoint script's ``main``: ``--help``, parsing, then ``run(values)`` (its exit
-    status); a ConfigError from either is printed as one paragraph with exit status 2."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if {"-h", "--help"} & set(argv):
-        print(usage(prog, args, summary))
-        return 0
-    try:
-        return run(parse_args(prog, args, argv))
-    except ConfigError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 2

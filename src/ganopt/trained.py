@@ -97,16 +97,6 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return checkpoint
 
 
-def run_dir(ckpt_path: str | Path) -> Path:
-    """The run directory of ``<run>/checkpoints/last.ckpt``: where generated/ and eval.json go.
-
-    Taken from where the file is now, not from the stored ``paths.output_dir``: checkpoints are
-    copied between machines (trained on a GPU server, looked at on a laptop).
-    """
-    path = Path(ckpt_path).absolute()
-    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
-
-
 def load_gan(
     path: str | Path, map_location: str | torch.device = "cpu", data_root: str | None = None
 ) -> LoadedGAN:
