@@ -80,7 +80,7 @@ def multirun(tmp_path: Path) -> Path:
     root = tmp_path / "multiruns" / "2026-01-01_00-00-00"
     for name, (opt, lr_g, lr_d, seed, modes, hq, kl, wall) in FAKE.items():
         config = {"data": "gaussians_ring", "model": "mlp", **opt, "loss": "nonsaturating"}
-        config |= {"update": "alternating", "lr.generator": lr_g, "lr.discriminator": lr_d}
+        config |= {"update_scheme": "alternating", "lr.generator": lr_g, "lr.discriminator": lr_d}
         config |= {"seed": seed, "steps": 6, "d_steps": 1, "g_steps": 1}
         metrics = {"eval/modes": float(modes), "eval/hq_fraction": hq, "eval/reverse_kl": kl}
         metrics |= {"loss/d": 1.0 + seed, "loss/g": 1.4, "generator_steps": 6}

@@ -17,7 +17,7 @@ GROUPS = [
     "optimizer",
     "loss",
     "regularizer",
-    "update",
+    "update_scheme",
     "scheduler",
     "trainer",
     "logger",
@@ -74,7 +74,7 @@ def test_per_network_learning_rates_reach_the_optimizers(make_cfg) -> None:
 
 
 def test_different_optimizer_types_per_network(make_cfg) -> None:
-    cfg = make_cfg("optimizer=adam", "optim@optimizer.discriminator=rmsprop")
+    cfg = make_cfg("optimizer=adam", "network_optimizer@optimizer.discriminator=rmsprop")
     opt_g, opt_d = build(cfg)[1].configure_optimizers()[0]
     assert type(opt_g) is torch.optim.Adam and type(opt_d) is torch.optim.RMSprop
 

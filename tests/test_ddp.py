@@ -206,7 +206,7 @@ def test_ddp_ranks_draw_their_own_latent_codes(ring_run) -> None:
 
 
 def test_ddp_simultaneous_update_moves_the_discriminator(make_cfg) -> None:
-    cfg = make_cfg(*FAST, *RING, *DDP_CPU, "update=simultaneous", "~callbacks.evaluation")
+    cfg = make_cfg(*FAST, *RING, *DDP_CPU, "update_scheme=simultaneous", "~callbacks.evaluation")
     records = run_ddp(cfg)
     assert_same_parameters(records)
     for record in records:

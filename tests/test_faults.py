@@ -274,7 +274,7 @@ def test_the_first_differing_parameter_is_named_with_both_shapes() -> None:
     [
         [
             "optimizer=rmsprop",
-            "optim@optimizer.discriminator=adam",
+            "network_optimizer@optimizer.discriminator=adam",
             "data=gaussians_grid",
             "model=mlp",
             "model.generator.hidden=16",
@@ -345,7 +345,9 @@ BAD_VALUES = {
     "stepz=10": "no key stepz (did you mean steps?)",
     "optimizer.generator.lrr=1e-4": "no key optimizer.generator.lrr (did you mean lr?)",
     "optimizer=adamm": "Could not find 'optimizer/adamm' (did you mean adam?)",
-    "update=simultaneous optim@optimizer.generator=extra_adam": "update=simultaneous needs",
+    "update_scheme=simultaneous network_optimizer@optimizer.generator=extra_adam": (
+        "update_scheme=simultaneous needs"
+    ),
 }
 ENVIRONMENT = {
     "trainer=gpu": "trainer=cpu",

@@ -83,7 +83,7 @@ def test_bilinear_distance_for_stated_step_sizes(
     cfg = games_config(
         "methods=one",
         f"optimizer={optimizer}",
-        "update=simultaneous",
+        "update_scheme=simultaneous",
         f"steps={steps}",
         f"optimizer.generator.lr={lr}",
         f"optimizer.discriminator.lr={lr}",
@@ -104,11 +104,10 @@ def dirac_verdict(*overrides: str) -> str:
 
 
 def test_dirac_gan_converges_only_with_r1() -> None:
-    assert dirac_verdict("update=simultaneous") != "converges"
-    assert dirac_verdict("update=simultaneous", "regularizer=[r1]", "regularizer.r1.gamma=1") == (
-        "converges"
-    )
-    assert dirac_verdict("update=alternating", "loss=wasserstein") != "converges"
+    assert dirac_verdict("update_scheme=simultaneous") != "converges"
+    with_r1 = ("regularizer=[r1]", "regularizer.r1.gamma=1")
+    assert dirac_verdict("update_scheme=simultaneous", *with_r1) == "converges"
+    assert dirac_verdict("update_scheme=alternating", "loss=wasserstein") != "converges"
 
 
 def test_games_script_writes_figures_and_tables(tmp_path: Path) -> None:
@@ -143,7 +142,7 @@ def test_games_script_writes_figures_and_tables(tmp_path: Path) -> None:
 def test_lab_rows_say_what_ran(tmp_path: Path) -> None:
     rows = run_lab(games_config("steps=50"), tmp_path)
     first = rows[0]
-    assert first["optimizer_x"] == "SGD" and first["update"] == "simultaneous"
+    assert first["optimizer_x"] == "SGD" and first["update_scheme"] == "simultaneous"
     assert first["lr"] == 0.1 and first["steps"] == 50 and first["gradient_evaluations"] == 100
     lookahead = next(r for r in rows if r["method"].startswith("Lookahead"))
     assert lookahead["optimizer_x"] == "Lookahead(SGD)"

@@ -9,8 +9,10 @@ import torch
 from conftest import FAST, TINY_DCGAN, TINY_MLP
 from test_train import scalars
 
+from ganopt.cli import expand_resume
 from ganopt.errors import ConfigError
 from ganopt.train import train
+from ganopt.trained import load_gan
 
 
 def final_state(run: Path) -> dict[str, torch.Tensor]:
@@ -78,3 +80,25 @@ def test_resume_with_no_steps_left_says_steps_is_the_new_total(make_cfg) -> None
     with pytest.raises(ConfigError, match=r"reached generator step 4, and steps is the new total"):
         train(again)
     assert not Path(again.paths.output_dir).exists()
+
+
+def test_checkpoints_with_the_old_group_names_resume_and_load(make_cfg) -> None:
+    """conf/optim became conf/network_optimizer and conf/update conf/update_scheme: a checkpoint
+    written before stores the old names in its overrides and config, and still resumes and loads."""
+    overrides = [*FAST, "data=gaussians_ring", "model=mlp", *TINY_MLP, "steps=2"]
+    old = ["optim@optimizer.discriminator=rmsprop", "update=simultaneous"]
+    cfg = make_cfg(*overrides, "network_optimizer@optimizer.discriminator=rmsprop")
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(ckpt, weights_only=False)
+    state = checkpoint["ganopt"]
+    state["overrides"] = [*overrides, *old]
+    state["config"]["update"] = state["config"].pop("update_scheme")
+    torch.save(checkpoint, ckpt)
+
+    expanded = expand_resume([f"ckpt_path={ckpt}", "steps=4"])
+    assert "network_optimizer@optimizer.discriminator=rmsprop" in expanded
+    assert "update_scheme=simultaneous" in expanded and "steps=4" in expanded
+    assert not any(line.startswith(("optim@", "update=")) for line in expanded)
+    module = load_gan(ckpt).module
+    assert module.optimizer_factories["discriminator"].func is torch.optim.RMSprop

@@ -78,7 +78,7 @@ def test_run_directory_holds_every_output(make_cfg) -> None:
         "data": "gaussians_ring",
         "model": "mlp",
         "loss": "nonsaturating",
-        "update": "alternating",
+        "update_scheme": "alternating",
         "scheduler.generator": None,
         "scheduler.discriminator": None,
         "regularizer": None,
@@ -105,7 +105,7 @@ def test_summary_records_each_networks_optimizer_regularizers_ema_and_scheduler(
         *RING,
         "logger=tensorboard",
         "optimizer=lookahead",
-        "optim@optimizer.discriminator.base=rmsprop",
+        "network_optimizer@optimizer.discriminator.base=rmsprop",
         "regularizer=[r1]",
         "ema.decay=0.99",
         "scheduler=cosine",
@@ -131,7 +131,7 @@ def test_summary_records_each_networks_optimizer_regularizers_ema_and_scheduler(
 
 
 def test_different_optimizer_types_per_network_are_named_as_a_pair(make_cfg) -> None:
-    cfg = make_cfg(*FAST, *RING, "optim@optimizer.discriminator=rmsprop")
+    cfg = make_cfg(*FAST, *RING, "network_optimizer@optimizer.discriminator=rmsprop")
     summary = train(cfg)["config"]
     assert summary["optimizer"] == "adam/rmsprop"
     assert (summary["optimizer.generator"], summary["optimizer.discriminator"]) == (
@@ -246,7 +246,7 @@ class StepRecorder(L.Callback):
 
 @pytest.mark.parametrize("update", ["alternating", "simultaneous"])
 def test_each_update_changes_only_the_stepped_network(make_cfg, update: str) -> None:
-    cfg = make_cfg(*RING, f"update={update}", "steps=3")
+    cfg = make_cfg(*RING, f"update_scheme={update}", "steps=3")
     datamodule, module = build(cfg)
     recorder = StepRecorder()
     trainer = L.Trainer(
@@ -275,7 +275,7 @@ def test_each_update_changes_only_the_stepped_network(make_cfg, update: str) -> 
 
 
 def test_extragradient_trains_with_simultaneous_updates(make_cfg) -> None:
-    cfg = make_cfg(*FAST, *RING, "optimizer=extra_adam", "update=simultaneous")
+    cfg = make_cfg(*FAST, *RING, "optimizer=extra_adam", "update_scheme=simultaneous")
     assert train(cfg)["generator_steps"] == 6
 
 
@@ -284,10 +284,10 @@ def test_simultaneous_update_rejects_mismatched_optimizers(make_cfg) -> None:
         *FAST,
         *RING,
         "optimizer=adam",
-        "optim@optimizer.generator=extra_adam",
-        "update=simultaneous",
+        "network_optimizer@optimizer.generator=extra_adam",
+        "update_scheme=simultaneous",
     )
-    with pytest.raises(ConfigError, match="update=simultaneous needs both optimizers"):
+    with pytest.raises(ConfigError, match="update_scheme=simultaneous needs both optimizers"):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
 

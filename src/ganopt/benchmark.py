@@ -108,7 +108,7 @@ def check_hand_loop_matches(cfg: DictConfig) -> None:
     """The hand loop implements one D then one G update, no extras: refuse configs it would not
     reproduce, rather than compare different work."""
     extras = {
-        "update": cfg["update"]["_target_"] != "ganopt.updates.Alternating",
+        "update_scheme": cfg.update_scheme._target_ != "ganopt.updates.Alternating",
         "d_steps/g_steps": (cfg.d_steps, cfg.g_steps) != (1, 1),
         "regularizer": bool(cfg.get("regularizer")),
         "scheduler": any(v is not None for v in cfg.scheduler.values()),

@@ -46,7 +46,7 @@ class GAN(L.LightningModule):
         loss: AdversarialLoss,
         optimizer: dict[str, OptimizerFactory],
         scheduler: dict[str, SchedulerFactory | None] | None = None,
-        update: UpdateScheme | None = None,
+        update_scheme: UpdateScheme | None = None,
         clip_grad_norm: dict[str, float | None] | None = None,
         steps: int = 1000,
         config: dict[str, Any] | None = None,
@@ -59,7 +59,7 @@ class GAN(L.LightningModule):
         self.generator, self.discriminator, self.loss = generator, discriminator, loss
         self.optimizer_factories = optimizer
         self.scheduler_factories = scheduler or {}
-        self.update = update or Alternating()
+        self.update_scheme = update_scheme or Alternating()
         self.clip_grad_norm = clip_grad_norm or {}
         self.steps = steps
         self.config = config  # the resolved run config, stored in checkpoints for scripts
@@ -101,7 +101,7 @@ class GAN(L.LightningModule):
         if self.channels_last:  # NHWC images for NHWC conv networks
             real = real.contiguous(memory_format=torch.channels_last)
         log = self._is_log_batch()  # the batches whose values Lightning sends to the loggers
-        d, g = self.update(
+        d, g = self.update_scheme(
             self.player(opt_d, "d", lambda: self.d_loss(real), measure=log),
             self.player(opt_g, "g", lambda: self.g_loss(len(real)), measure=log),
         )
@@ -249,7 +249,7 @@ class GAN(L.LightningModule):
         """Whether Lightning sends this batch's logged values to the loggers: every
         ``trainer.log_every_n_steps`` batches (train.py sets it from ``log_every_n_steps``, in
         generator steps) and the last one. Logging only then means no value is ever re-sent."""
-        last = self.generator_steps + self.update.g_steps >= self.steps
+        last = self.generator_steps + self.update_scheme.g_steps >= self.steps
         return (self.iterations + 1) % self.trainer.log_every_n_steps == 0 or last
 
     def _grad_scaler(self) -> torch.amp.GradScaler | None:

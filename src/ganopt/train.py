@@ -96,8 +96,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
     with user_errors():
         datamodule = instantiate(cfg.data)
         optimizers = checked_factories(instantiate(cfg.optimizer), "optimizer")
-        update = instantiate(cfg["update"])  # not cfg.update: a dict method
-        update.check(*(gradient_evaluations(optimizers[n]) for n in ("discriminator", "generator")))
+        scheme = instantiate(cfg.update_scheme)
+        scheme.check(*(gradient_evaluations(optimizers[n]) for n in ("discriminator", "generator")))
         shape = data_shape(datamodule)
         generator = instantiate(cfg.model.generator, shape=shape)
         module = GAN(
@@ -106,7 +106,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
             loss=instantiate(cfg.loss),
             optimizer=optimizers,
             scheduler=instantiate(cfg.scheduler),
-            update=update,
+            update_scheme=scheme,
             clip_grad_norm=OmegaConf.to_container(cfg.clip_grad_norm),
             steps=cfg.steps,
             config=OmegaConf.to_container(cfg, resolve=True),
@@ -129,14 +129,17 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
 def run_summary(cfg: DictConfig, module: GAN) -> dict[str, Any]:
     """Every setting that tells runs apart, flat (``optimizer.generator.betas``), as written to
     metrics.json and the TensorBoard HParams tab; ``optimizer`` first: ``adam``, or
-    ``adam/rmsprop`` when the networks' optimizers differ (``optim@optimizer.<network>=``)."""
+    ``adam/rmsprop`` when the networks' optimizers differ
+    (``network_optimizer@optimizer.<network>=``)."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    per_network = [choices.get(f"optim@optimizer.{n}") for n in ("generator", "discriminator")]
+    networks = ("generator", "discriminator")
+    per_network = [choices.get(f"network_optimizer@optimizer.{n}") for n in networks]
     pair = "/".join(per_network) if None not in per_network and len(set(per_network)) > 1 else None
     summary: dict[str, Any] = {"optimizer": pair or choices.get("optimizer")}
-    for network in ("generator", "discriminator"):
+    for network in networks:
         summary.update(settings(cfg.optimizer[network], f"optimizer.{network}"))
-    summary.update({group: choices.get(group) for group in ("data", "model", "loss", "update")})
+    groups = ("data", "model", "loss", "update_scheme")
+    summary.update({group: choices.get(group) for group in groups})
     for key in ("scheduler", "regularizer", "ema", "clip_grad_norm"):
         summary.update(settings(cfg.get(key), key))
     summary.update(

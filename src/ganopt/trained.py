@@ -94,7 +94,31 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "config in its checkpoints, so its networks cannot be rebuilt from it alone. Retrain, "
             "or resume it for one step with scripts/train.py, which writes a new checkpoint."
         )
+    with_current_names(state)
     return checkpoint
+
+
+# Config groups renamed since older checkpoints were written: old group -> today's name.
+RENAMED_GROUPS = {"optim": "network_optimizer", "update": "update_scheme"}
+
+
+def renamed_override(line: str) -> str:
+    """``optim@optimizer.discriminator=rmsprop`` -> ``network_optimizer@optimizer...=rmsprop``."""
+    key, sep, value = line.partition("=")
+    bare = key.lstrip("+~")
+    group, at, package = bare.partition("@")
+    prefix = key[: len(key) - len(bare)]
+    return f"{prefix}{RENAMED_GROUPS.get(group, group)}{at}{package}{sep}{value}"
+
+
+def with_current_names(state: dict[str, Any]) -> None:
+    """A checkpoint's stored config and overrides, in today's group names (in place)."""
+    config = state["config"]
+    for old, new in RENAMED_GROUPS.items():
+        if old in config and new not in config:
+            config[new] = config.pop(old)
+    if state.get("overrides") is not None:
+        state["overrides"] = [renamed_override(line) for line in state["overrides"]]
 
 
 def load_gan(

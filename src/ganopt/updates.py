@@ -134,17 +134,18 @@ class Simultaneous:
     def __post_init__(self) -> None:
         if (self.d_steps, self.g_steps) != (1, 1):
             raise ConfigError(
-                f"update=simultaneous moves both networks together, so d_steps and g_steps must "
-                f"be 1 (got d_steps={self.d_steps}, g_steps={self.g_steps}); use "
-                f"update=alternating for several discriminator steps per generator step."
+                f"update_scheme=simultaneous moves both networks together, so d_steps and g_steps "
+                f"must be 1 (got d_steps={self.d_steps}, g_steps={self.g_steps}); use "
+                f"update_scheme=alternating for several discriminator steps per generator step."
             )
 
     def check(self, d_evaluations: int, g_evaluations: int) -> None:
         if d_evaluations != g_evaluations:
             raise ConfigError(
-                "update=simultaneous needs both optimizers to take the same number of gradients "
-                f"per update (discriminator: {d_evaluations}, generator: {g_evaluations}); give "
-                "both networks an extragradient optimizer, or use update=alternating."
+                "update_scheme=simultaneous needs both optimizers to take the same number of "
+                f"gradients per update (discriminator: {d_evaluations}, generator: "
+                f"{g_evaluations}); give both networks an extragradient optimizer, or use "
+                "update_scheme=alternating."
             )
 
     def __call__(self, d: Player, g: Player) -> tuple[Turn, Turn]:

@@ -3,7 +3,7 @@ learning rates for the stability regions, and write the figures and tables.
 
 A method is a node of the ``methods`` config: an optimizer pair from ``conf/optimizer`` (the
 ``generator`` config steps the minimising player x, ``discriminator`` the maximising player y),
-an update scheme from ``conf/update``, a label and a learning rate for both players.
+an update scheme from ``conf/update_scheme``, a label and a learning rate for both players.
 """
 
 from __future__ import annotations
@@ -53,12 +53,12 @@ def set_lr(factory: Any, lr: float) -> Any:
 def methods(cfg: DictConfig) -> list[Method]:
     built = []
     for node in cfg.methods.values():
-        optimizer_x, scheme = instantiate(node.generator), instantiate(node["update"])
+        optimizer_x, scheme = instantiate(node.generator), instantiate(node.update_scheme)
         method = Method(
             label=node.get("label") or f"{class_name(optimizer_x)} {type(scheme).__name__}",
             optimizer_x=optimizer_x,
             optimizer_y=instantiate(node.discriminator),
-            scheme=scheme,  # node["update"], not node.update: a dict method
+            scheme=scheme,
             lr=node.get("lr"),
         )
         built.append(method.with_lr(method.lr) if method.lr is not None else method)
@@ -83,7 +83,7 @@ def summary_row(cfg: DictConfig, method: Method, run: Trajectory) -> dict[str, A
         "method": method.label,
         "optimizer_x": class_name(method.optimizer_x),
         "optimizer_y": class_name(method.optimizer_y),
-        "update": type(method.scheme).__name__.lower(),
+        "update_scheme": type(method.scheme).__name__.lower(),
         "lr": method.lr if method.lr is not None else method.optimizer_x.keywords.get("lr"),
         "steps": len(run.points) - 1,
         "gradient_evaluations": run.evaluations[-1],

@@ -1,8 +1,8 @@
 """Play a game with one optimizer pair and update scheme; judge the trajectory.
 
 The players are stepped by the same ``ganopt.updates`` schemes and ``Player`` objects as the
-networks in training, with optimizers built from the same ``conf/optim`` factories, so
-``optimizer=oadam update=simultaneous`` means the same thing here and in ``train.py``.
+networks in training, with optimizers built from the same ``conf/network_optimizer`` factories, so
+``optimizer=oadam update_scheme=simultaneous`` means the same thing here and in ``train.py``.
 
 Verdict, from the distance d to the equilibrium (README states the rule):
 ``diverges`` when d becomes non-finite or ends above ``diverge_ratio`` (10) times its start,

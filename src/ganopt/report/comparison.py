@@ -376,7 +376,8 @@ def _ignored(key: str) -> bool:
 
 
 def _override_targets(overrides: Iterable[str]) -> set[str]:
-    """The config paths a Hydra override list changes: ``optim@optimizer.generator=sgd`` → …"""
+    """The config paths a Hydra override list changes:
+    ``network_optimizer@optimizer.generator=sgd`` → …"""
     targets = set()
     for override in overrides:
         name = override.split("=", 1)[0].lstrip("+~")
