@@ -20,9 +20,10 @@ train: $(STAMP)  ## the main job: DCGAN on the embedded digits data, no download
 test: $(STAMP)  ## the default test suite (CPU only), one worker per core, a test file per worker
 	$(BIN)/python -m pytest -n auto --dist loadfile $(ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff (style, imports, formatting) and mypy (types of src/)
 	$(BIN)/ruff check src scripts tests
 	$(BIN)/ruff format --check src scripts tests
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src scripts tests

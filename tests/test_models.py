@@ -21,6 +21,7 @@ from ganopt.models import (
     ResNetDiscriminator,
     ResNetGenerator,
     count_parameters,
+    latent_dim,
     parameter_counts,
 )
 from ganopt.train import build, train
@@ -177,3 +178,11 @@ def test_resnet_trains(make_cfg) -> None:
     )  # fmt: skip
     metrics = train(cfg)
     assert metrics["generator_steps"] == 6 and math.isfinite(metrics["loss/d"])
+
+
+def test_a_generator_without_latent_dim_is_a_config_error() -> None:
+    """ganopt draws latent codes of the generator's ``latent_dim``: a user's own generator
+    without one is told so, instead of failing inside torch.randn."""
+    assert latent_dim(MLPGenerator(shape=(2,), latent_dim=5)) == 5
+    with pytest.raises(ConfigError, match=r"\(Linear\) has no latent_dim \(got None\)"):
+        latent_dim(torch.nn.Linear(2, 2))

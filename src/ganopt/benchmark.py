@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -44,6 +44,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from ganopt.config import register_resolvers
+
+if TYPE_CHECKING:
+    from ganopt.module import GAN
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -147,10 +150,10 @@ class StepTimer(L.Callback):
         self.loggers: list[Any] = []
         _TIMERS[key] = self
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
         self.loggers = list(trainer.loggers)  # to close them before the temp run dir goes
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_: Any) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GAN, *_: Any) -> None:
         step = pl_module.generator_steps
         if step == self.warmup:
             _synchronize(pl_module.device)

@@ -57,7 +57,7 @@ def _first_values(args: list[str]) -> list[str] | None:
                 continue
             lines.append(f"{override.get_key_element()}={value}")
         else:
-            lines.append(override.input_line)
+            lines.append(str(override.input_line))
     return lines
 
 
@@ -154,7 +154,7 @@ def expand_resume(args: list[str]) -> list[str]:
     stored = stored_overrides(path)
     if stored is None:
         return args
-    task = [o.input_line for o in overrides if not o.is_hydra_override()]
+    task = [str(o.input_line) for o in overrides if not o.is_hydra_override()]
     own = [a for a in args if a not in task]  # flags (-m) and hydra.* overrides
     return [*own, *merged_overrides(stored, task)]
 

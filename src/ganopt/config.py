@@ -9,11 +9,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
 from ganopt.errors import ConfigError
+
+
+def plain(node: DictConfig) -> dict[str, Any]:
+    """A config node as plain dicts and lists, interpolations resolved: what checkpoints,
+    metrics.json and worker processes get."""
+    return cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))
 
 
 def _is_whole(value: Any, minimum: int) -> bool:
@@ -78,7 +84,7 @@ def _values(cfg: DictConfig, pattern: str) -> Iterator[tuple[str, Any]]:
     node = OmegaConf.select(cfg, head, default=None)
     if isinstance(node, DictConfig):
         for name in node:
-            yield from _values(cfg, f"{head}.{name}{rest}")
+            yield from _values(cfg, f"{head}.{name!s}{rest}")
 
 
 _MISSING = object()
@@ -88,7 +94,7 @@ def learning_rates(node: Any, key: str = "optimizer") -> Iterator[tuple[str, Any
     """Every ``lr`` under ``node`` with its dotted key, including wrapped base optimizers."""
     if isinstance(node, DictConfig):
         for name, child in node.items():
-            path = f"{key}.{name}"
+            path = f"{key}.{name!s}"
             if name == "lr":
                 yield path, child
             else:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ganopt.errors import ConfigError
+from ganopt.models import latent_dim
 
 
 class EMA(nn.Module):
@@ -47,12 +48,13 @@ class EMA(nn.Module):
 
     @property
     def latent_dim(self) -> int:
-        return self.network.latent_dim
+        return latent_dim(self.network)
 
     @torch.no_grad()
     def update(self, source: nn.Module, step: int) -> None:
         """Move towards ``source`` after generator step ``step``."""
-        averaged, current = list(self.network.parameters()), list(source.parameters())
+        averaged: list[Tensor] = list(self.network.parameters())
+        current: list[Tensor] = list(source.parameters())
         if step <= self.start:
             torch._foreach_copy_(averaged, current)
         else:

@@ -15,12 +15,13 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
-from ganopt.data.base import examples
+from ganopt.data.base import InMemoryDataModule, examples
 from ganopt.ema import EMA
 from ganopt.errors import RunDiverged
 from ganopt.losses import AdversarialLoss
+from ganopt.models import latent_dim
 from ganopt.regularizers import Regularizer, as_named
 from ganopt.updates import Alternating, Player, Turn, UpdateScheme
 
@@ -72,15 +73,15 @@ class GAN(L.LightningModule):
         self.interrupted = False  # set by GracefulStop: the run ends early, on a signal
         # Non-finite losses since the last check (loss/d, loss/g), accumulated on the device so
         # that watching for divergence costs no sync per step; read by raise_if_diverged().
-        self._nonfinite: Tensor | None = None
+        self._nonfinite = torch.zeros(2, dtype=torch.bool)  # on the device from on_train_start
         self._checked_step = 0
 
     # ---- sampling -------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Latent codes; a CPU ``generator`` gives the same codes on every device (evaluation)."""
         if generator is None:
-            return torch.randn(n, self.generator.latent_dim, device=self.device)
-        return torch.randn(n, self.generator.latent_dim, generator=generator).to(self.device)
+            return torch.randn(n, latent_dim(self.generator), device=self.device)
+        return torch.randn(n, latent_dim(self.generator), generator=generator).to(self.device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -96,7 +97,7 @@ class GAN(L.LightningModule):
 
     # ---- the training step ------------------------------------------------------------------
     def training_step(self, batch: Any) -> None:
-        opt_g, opt_d = self.optimizers()
+        opt_g, opt_d = self.optimizers()  # type: ignore[attr-defined]  # a list of two
         real = examples(batch)  # a tensor, an (x, y) tuple or a dict: any DataLoader's batch
         if self.channels_last:  # NHWC images for NHWC conv networks
             real = real.contiguous(memory_format=torch.channels_last)
@@ -250,7 +251,8 @@ class GAN(L.LightningModule):
         ``trainer.log_every_n_steps`` batches (train.py sets it from ``log_every_n_steps``, in
         generator steps) and the last one. Logging only then means no value is ever re-sent."""
         last = self.generator_steps + self.update_scheme.g_steps >= self.steps
-        return (self.iterations + 1) % self.trainer.log_every_n_steps == 0 or last
+        every = self.trainer.log_every_n_steps  # type: ignore[attr-defined]  # set by Lightning
+        return (self.iterations + 1) % every == 0 or last
 
     def _grad_scaler(self) -> torch.amp.GradScaler | None:
         """The AMP GradScaler that both optimizers share under 16-mixed precision, else None."""
@@ -266,7 +268,7 @@ class GAN(L.LightningModule):
         if self.trainer.world_size > 1:
             values = self.trainer.strategy.reduce(values, reduce_op="mean")
         metrics = dict(zip(tensors, values.tolist(), strict=True))
-        opt_g, opt_d = self.optimizers()
+        opt_g, opt_d = self.optimizers()  # type: ignore[attr-defined]  # a list of two
         metrics.update({"lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]})
         losses = {key: metrics.pop(key) for key in ("loss/d", "loss/g")}
         self.log_dict(as_float64(losses), prog_bar=True)
@@ -278,7 +280,7 @@ class GAN(L.LightningModule):
         loop gives the Evaluation callback Lightning's cadence (``val_check_interval``, set by
         train.py) and the hook, ``on_validation_end``, where ModelCheckpoint, EarlyStopping and
         pruning read ``eval/*``. Its own RNG: iterating it never draws from training's."""
-        return DataLoader([0], generator=torch.Generator())
+        return DataLoader(TensorDataset(torch.zeros(1)), generator=torch.Generator())
 
     def validation_step(self, batch: Any) -> None:
         self.raise_if_diverged()  # nothing non-finite is scored (or saved as the best)
@@ -300,7 +302,10 @@ class GAN(L.LightningModule):
         state = checkpoint["ganopt"]
         self.generator_steps, self.iterations = state["generator_steps"], state["iterations"]
         datamodule = getattr(self.trainer, "datamodule", None)
-        if hasattr(datamodule, "position") and type(datamodule).__qualname__ not in checkpoint:
+        if (
+            isinstance(datamodule, InMemoryDataModule)
+            and type(datamodule).__qualname__ not in checkpoint
+        ):
             datamodule.position = self.iterations  # a checkpoint from before datamodule state
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and torch.cuda.is_available():

@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from ganopt.config import plain
 from ganopt.errors import ConfigError
 from ganopt.trained import CheckpointError, read_checkpoint
 
@@ -62,8 +63,8 @@ def merged_overrides(stored: list[str], given: list[str]) -> list[str]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parse = OverridesParser.create().parse_overrides
-    new = {_identity(o): o.input_line for o in parse(given)}
-    kept = [o.input_line for o in parse(stored) if _identity(o) not in {*new, "ckpt_path"}]
+    new = {_identity(o): str(o.input_line) for o in parse(given)}
+    kept = [str(o.input_line) for o in parse(stored) if _identity(o) not in {*new, "ckpt_path"}]
     return kept + list(new.values())
 
 
@@ -111,7 +112,7 @@ def check_resumable(path: str, cfg: DictConfig, module: nn.Module) -> None:
     """Everything that would fail (or silently do nothing) once Lightning loads the file."""
     checkpoint = read_checkpoint(path)
     state = checkpoint["ganopt"]
-    now = OmegaConf.to_container(cfg, resolve=True)
+    now = plain(cfg)
     if (change := changed_state_key(state["config"], now)) is not None:
         key, before, after = change
         raise ConfigError(

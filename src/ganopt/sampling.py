@@ -9,11 +9,14 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from ganopt.models import latent_dim
+
 
 def latents(network: nn.Module, n: int, seed: int) -> Tensor:
     """``n`` latent codes from a seeded CPU generator: the same codes as the evaluation
     callback's (``GAN.noise`` with ``torch.Generator().manual_seed(seed)``) on any device."""
-    return torch.randn(n, network.latent_dim, generator=torch.Generator().manual_seed(seed))
+    codes = torch.Generator().manual_seed(seed)
+    return torch.randn(n, latent_dim(network), generator=codes)
 
 
 @torch.no_grad()

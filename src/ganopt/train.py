@@ -8,7 +8,7 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
 from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint
-from ganopt.config import validate
+from ganopt.config import plain, validate
 from ganopt.data.base import data_shape
 from ganopt.ema import EMA
 from ganopt.errors import ConfigError, RunDiverged, RunInterrupted, RunStopped
@@ -107,9 +107,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
             optimizer=optimizers,
             scheduler=instantiate(cfg.scheduler),
             update_scheme=scheme,
-            clip_grad_norm=OmegaConf.to_container(cfg.clip_grad_norm),
+            clip_grad_norm=plain(cfg.clip_grad_norm),
             steps=cfg.steps,
-            config=OmegaConf.to_container(cfg, resolve=True),
+            config=plain(cfg),
             regularizers=instantiate(cfg.get("regularizer") or {}),
             ema=EMA(generator, cfg.ema.decay, cfg.ema.start) if cfg.ema.decay else None,
             channels_last=bool(cfg.get("channels_last")),
@@ -133,8 +133,8 @@ def run_summary(cfg: DictConfig, module: GAN) -> dict[str, Any]:
     (``network_optimizer@optimizer.<network>=``)."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     networks = ("generator", "discriminator")
-    per_network = [choices.get(f"network_optimizer@optimizer.{n}") for n in networks]
-    pair = "/".join(per_network) if None not in per_network and len(set(per_network)) > 1 else None
+    g, d = (choices.get(f"network_optimizer@optimizer.{n}") for n in networks)
+    pair = f"{g}/{d}" if g and d and g != d else None
     summary: dict[str, Any] = {"optimizer": pair or choices.get("optimizer")}
     for network in networks:
         summary.update(settings(cfg.optimizer[network], f"optimizer.{network}"))
@@ -167,7 +167,7 @@ def settings(node: Any, key: str) -> dict[str, Any]:
         if name == "_target_":
             flat[key] = str(value).rsplit(".", 1)[-1]
         elif name != "_partial_":
-            child = f"{key}.{name}"
+            child = f"{key}.{name!s}"
             if isinstance(value, DictConfig):
                 flat.update(settings(value, child))
             else:
@@ -180,7 +180,7 @@ def task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
+def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) -> dict[str, Any]:
     """Train a GAN as configured; write and return the final metrics. ``extra_callbacks`` run
     after the configured ones (a study's pruning callback, which holds its Optuna trial).
 

@@ -176,7 +176,7 @@ def choose_generator(module: GAN, ema: bool | None) -> tuple[nn.Module, str]:
             "ema=true, but this checkpoint has no EMA generator (it was trained with "
             "ema.decay=null). Leave ema out or pass ema=false to sample from the generator."
         )
-    return (module.ema, "ema") if ema else (module.generator, "raw")
+    return (module.ema, "ema") if ema and module.ema is not None else (module.generator, "raw")
 
 
 def evaluation_callback(config: DictConfig, **overrides: Any) -> Evaluation:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 
 from ganopt.callbacks.schedule import EveryNSteps
 from ganopt.errors import SaveFailed, one_line
+
+if TYPE_CHECKING:
+    from ganopt.module import GAN
 
 
 class StepCheckpoint(EveryNSteps):
@@ -24,7 +28,7 @@ class StepCheckpoint(EveryNSteps):
         self.path = Path(dirpath) / filename
         self.saved_step: int | None = None  # the generator step that last.ckpt holds
 
-    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def run(self, trainer: L.Trainer, pl_module: GAN) -> None:
         partial = self.path.with_suffix(".ckpt.tmp")
         try:
             trainer.save_checkpoint(partial, weights_only=False)

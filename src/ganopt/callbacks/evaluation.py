@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
 
 from ganopt.data.base import real_examples
-from ganopt.metrics import Evaluator, Evaluators, InceptionMetrics
+from ganopt.metrics import Evaluators, InceptionMetrics
 from ganopt.module import as_float64
+
+if TYPE_CHECKING:
+    from ganopt.module import GAN
 
 
 def untouched_rng(device: torch.device) -> AbstractContextManager:
@@ -42,9 +46,9 @@ class Evaluation(L.Callback):
         self.every_n_steps = every_n_steps  # <= 0: only at the end (train.py sets the cadence)
         self.n_samples, self.seed = n_samples, seed
         self.inception, self.inception_weights = inception, inception_weights
-        self.evaluator: Evaluator | None = None
+        self.evaluator: Evaluators | None = None
 
-    def build(self, datamodule: L.LightningDataModule) -> Evaluator | None:
+    def build(self, datamodule: L.LightningDataModule) -> Evaluators | None:
         own = getattr(datamodule, "evaluator", None)  # ganopt's data sets have metrics
         parts = [part] if callable(own) and (part := own()) is not None else []
         if self.inception:
@@ -52,14 +56,14 @@ class Evaluation(L.Callback):
             parts.append(InceptionMetrics(real, weights_path=self.inception_weights))
         return Evaluators(*parts) if parts else None
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
         if trainer.is_global_zero and self.evaluator is None:
             with untouched_rng(pl_module.device):  # building networks draws initial weights
-                self.evaluator = self.build(trainer.datamodule)
+                self.evaluator = self.build(trainer.datamodule)  # type: ignore[attr-defined]
                 if self.evaluator is not None:
                     self.evaluator.prepare()
 
-    def evaluate(self, pl_module: L.LightningModule) -> dict[str, float]:
+    def evaluate(self, pl_module: GAN) -> dict[str, float]:
         """The metrics of ``n_samples`` generated from the fixed latent seed."""
         if self.evaluator is None:
             return {}
@@ -67,7 +71,7 @@ class Evaluation(L.Callback):
             samples = pl_module.sample(self.n_samples, torch.Generator().manual_seed(self.seed))
             return self.evaluator(samples.float())
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: GAN) -> None:
         if getattr(pl_module, "interrupted", False):  # a signal: the time left is the save's
             return
         metrics = trainer.strategy.broadcast(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
 from ganopt.module import as_float64
+
+if TYPE_CHECKING:
+    from ganopt.module import GAN
 
 
 class StepProgressBar(TQDMProgressBar):
@@ -20,15 +23,15 @@ class StepProgressBar(TQDMProgressBar):
     its rate counts this session's steps only.
     """
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
         super().on_train_start(trainer, pl_module)
         self._count_generator_steps(pl_module)
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
         super().on_train_epoch_start(trainer, pl_module)
         self._count_generator_steps(pl_module)
 
-    def _count_generator_steps(self, pl_module: L.LightningModule) -> None:
+    def _count_generator_steps(self, pl_module: GAN) -> None:
         bar = self.train_progress_bar
         bar.reset(total=pl_module.steps)
         bar.n = bar.last_print_n = bar.initial = pl_module.generator_steps
@@ -48,7 +51,7 @@ class StepProgressBar(TQDMProgressBar):
     def on_validation_end(self, *_: Any) -> None:
         pass
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GAN, *_) -> None:
         bar = self.train_progress_bar
         if pl_module.generator_steps - bar.n >= self.refresh_rate or trainer.should_stop:
             bar.n = pl_module.generator_steps
@@ -63,11 +66,12 @@ class Throughput(L.Callback):
     def __init__(self) -> None:
         self._clock = (0.0, 0)
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
         self._clock = (time.perf_counter(), pl_module.generator_steps)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
-        if pl_module.iterations % trainer.log_every_n_steps and not trainer.should_stop:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GAN, *_) -> None:
+        every = trainer.log_every_n_steps  # type: ignore[attr-defined]  # set by Lightning
+        if pl_module.iterations % every and not trainer.should_stop:
             return
         now, step = time.perf_counter(), pl_module.generator_steps
         rate = (step - self._clock[1]) / max(now - self._clock[0], 1e-9)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -13,6 +14,9 @@ from ganopt.callbacks.schedule import EveryNSteps
 from ganopt.data.base import real_examples
 from ganopt.figures import plt, scatter_figure
 
+if TYPE_CHECKING:
+    from ganopt.module import GAN
+
 
 class SampleGrid(EveryNSteps):
     """Writes ``samples/step_XXXXXXX.png`` in the run dir and the same picture to TensorBoard."""
@@ -21,7 +25,7 @@ class SampleGrid(EveryNSteps):
         super().__init__(every_n_steps)
         self.dirpath, self.n, self.seed = Path(dirpath), n, seed
 
-    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def run(self, trainer: L.Trainer, pl_module: GAN) -> None:
         if not trainer.is_global_zero:
             return
         step = pl_module.generator_steps
@@ -36,7 +40,7 @@ class SampleGrid(EveryNSteps):
                 logger.experiment.add_image("samples", grid, step)
         else:  # 2D points, many of them, over a sample of the data
             dense = pl_module.sample(2500, torch.Generator().manual_seed(self.seed)).float().cpu()
-            real = real_examples(trainer.datamodule, 512)
+            real = real_examples(trainer.datamodule, 512)  # type: ignore[attr-defined]
             figure = scatter_figure(dense, real, f"generator step {step}")
             figure.savefig(path)
             for logger in tensorboard:

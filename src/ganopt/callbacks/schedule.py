@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import lightning as L
+
+if TYPE_CHECKING:
+    from ganopt.module import GAN
 
 
 class EveryNSteps(L.Callback):
@@ -20,27 +25,27 @@ class EveryNSteps(L.Callback):
         self.every_n_steps = every_n_steps
         self._seen = self._done = 0
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
         self._seen = self._done = pl_module.generator_steps  # non-zero when resuming
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GAN, *_) -> None:
         step, n = pl_module.generator_steps, self.every_n_steps
         due = n > 0 and step // n > self._seen // n
         self._seen = step
         if due:
             self._run(trainer, pl_module)
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_end(self, trainer: L.Trainer, pl_module: GAN) -> None:
         if getattr(pl_module, "interrupted", False) and not self.run_when_interrupted:
             return
         if pl_module.generator_steps != self._done:
             self._run(trainer, pl_module)
 
-    def _run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _run(self, trainer: L.Trainer, pl_module: GAN) -> None:
         self._done = pl_module.generator_steps
         if hasattr(pl_module, "raise_if_diverged"):
             pl_module.raise_if_diverged()
         self.run(trainer, pl_module)
 
-    def run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def run(self, trainer: L.Trainer, pl_module: GAN) -> None:
         raise NotImplementedError

@@ -20,9 +20,12 @@ import os
 import signal
 import subprocess
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
+
+if TYPE_CHECKING:
+    from ganopt.module import GAN
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,11 @@ class GracefulStop(L.Callback):
         # that stops on another rank's signal: the module's ``interrupted`` says it stopped)
         self._outer: dict[int, Any] = {}  # handlers from before training (submitit's, ...)
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_fit_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
         # Before Lightning installs its handlers, so these are the ones of the job around us.
         self._outer = {s: signal.getsignal(s) for s in STOP_SIGNALS}
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
         # Lightning has installed its own by now; ours replace them until its teardown.
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._request_stop)
@@ -56,7 +59,7 @@ class GracefulStop(L.Callback):
             signal.Signals(signum).name,
         )
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GAN, *_) -> None:
         stop = self.signum is not None
         if trainer.world_size > 1:  # a signal may reach one rank only; all must stop together
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)

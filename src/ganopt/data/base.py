@@ -8,7 +8,7 @@ more than a small GAN step), and gives every DDP rank its own disjoint share of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import lightning as L
@@ -96,7 +96,11 @@ class InMemoryDataModule(L.LightningDataModule):
     def make_batch(self, index: int) -> Tensor:
         raise NotImplementedError
 
-    def train_dataloader(self) -> BatchStream:
+    def train_dataloader(self) -> Iterable[Tensor]:
+        return self.batch_stream()
+
+    def batch_stream(self) -> BatchStream:
+        """Batches from the stream position on, this rank's share of them."""
         rank, world = (
             (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         )

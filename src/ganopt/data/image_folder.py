@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from ganopt.data.base import BatchStream, InMemoryDataModule
+from ganopt.data.base import InMemoryDataModule
 from ganopt.data.images import shown, to_float
 from ganopt.data.order import EpochOrder
 from ganopt.errors import ConfigError
@@ -182,7 +182,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         self.transform = ImageTransform(resolution, channels, crop)
         self.shape = (channels, resolution, resolution)
         self.classes: list[str] = []
-        self._files: ImageFiles | None = None
+        self._files: ImageFiles  # set with the batches, on first use
         self._batches: FileBatches | PixelBatches | None = None
         self._labels: Tensor | None = None
 
@@ -290,8 +290,8 @@ class ImageFolderDataModule(InMemoryDataModule):
     def make_batch(self, index: int) -> Tensor:
         return self.batches(index)
 
-    def train_dataloader(self) -> BatchStream | BatchLoader:
-        stream: BatchStream = super().train_dataloader()  # where to start, this rank's share
+    def train_dataloader(self) -> Iterable[Tensor]:
+        stream = self.batch_stream()  # where to start, this rank's share
         if isinstance(self.batches, PixelBatches):
             return stream  # cut from memory in the training process, like digits
         return BatchLoader(

@@ -140,6 +140,7 @@ def run_spectra(cfg: DictConfig, out: Path) -> list[dict[str, Any]]:
     """The top-k game-Jacobian eigenvalues of each checkpoint in ``spectrum.ckpt_paths`` on a
     fixed batch, by magnitude (LM), real part (LR) and imaginary part (LI: the rotation);
     spectrum.csv and spectrum.png (LM and LI)."""
+    from ganopt.data.base import real_examples
     from ganopt.games.plots import spectrum_png
     from ganopt.games.spectrum import jacobian_operator, top_eigenvalues, vector_field
     from ganopt.sampling import latents
@@ -150,7 +151,7 @@ def run_spectra(cfg: DictConfig, out: Path) -> list[dict[str, Any]]:
     rows, spectra = [], {}
     for i, path in enumerate(node.ckpt_paths):
         loaded = load_gan(path)
-        gan, real = loaded.module, loaded.datamodule.real_samples(node.batch_size)
+        gan, real = loaded.module, real_examples(loaded.datamodule, node.batch_size)
         z = latents(gan.generator, node.batch_size, node.seed)
         operator = jacobian_operator(
             *vector_field(gan.generator, gan.discriminator, gan.loss, real, z)

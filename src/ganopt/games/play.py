@@ -30,7 +30,7 @@ class Trajectory:
     label: str
     points: list[tuple[float, float]]  # after each update, the start first
     evaluations: list[int]  # gradient evaluations (both players) spent before each point
-    lr: dict[str, float] = field(default_factory=dict)
+    lr: dict[str, float | None] = field(default_factory=dict)  # None: a method without lr
 
     @property
     def distances(self) -> list[float]:

@@ -109,8 +109,8 @@ def cache_key(data: Tensor, labels: Tensor, n_classes: int, settings: Classifier
     digest = hashlib.sha256()
     meta = {"version": CACHE_VERSION, "n_classes": n_classes, "shape": list(data.shape)}
     digest.update(json.dumps({**meta, **asdict(settings)}, sort_keys=True).encode())
-    digest.update(data.detach().to("cpu", torch.float32).contiguous().numpy())
-    digest.update(labels.detach().to("cpu", torch.int64).contiguous().numpy())
+    digest.update(data.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    digest.update(labels.detach().to("cpu", torch.int64).contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -13,6 +13,17 @@ from ganopt.errors import ConfigError
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
+def latent_dim(generator: nn.Module) -> int:
+    """The length of a generator's latent code: ganopt draws codes of that size for it."""
+    size = getattr(generator, "latent_dim", None)
+    if not isinstance(size, int) or size < 1:
+        raise ConfigError(
+            f"the generator ({type(generator).__name__}) has no latent_dim (got {size!r}): a "
+            "generator for ganopt says how long its latent code is, as an int attribute."
+        )
+    return size
+
+
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
     """Divide every linear/conv weight of ``module`` by its largest singular value (Miyato et al.
     2018), estimated by one power iteration per training forward pass.

@@ -23,7 +23,7 @@ RESOLUTION = 32
 def _conv(fan_in: int, fan_out: int, kernel: int, gain: float) -> nn.Conv2d:
     conv = nn.Conv2d(fan_in, fan_out, kernel, padding=kernel // 2)
     nn.init.xavier_uniform_(conv.weight, gain)
-    nn.init.zeros_(conv.bias)
+    nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # bias=True: a tensor
     return conv
 
 

@@ -64,6 +64,7 @@ class _Extragradient(Optimizer):
             lr = group["lr"]
             for p in group["params"]:
                 state = self.state[p]
+                direction: Tensor | None
                 if extrapolating:
                     if p.grad is None:
                         continue

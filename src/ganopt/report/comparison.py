@@ -158,7 +158,7 @@ class Comparison:
 
     def metrics(self) -> list[Metric]:
         """Table columns: the eval metrics present (known ones first), then the final losses."""
-        present = set().union(*(r.metrics for c in self.configurations for r in c.runs))
+        present = set().union(*(r.metrics or {} for c in self.configurations for r in c.runs))
         known = [m for k, m in METRICS.items() if k in present and k.startswith("eval/")]
         other = [
             Metric(k, k) for k in sorted(present) if k.startswith("eval/") and k not in METRICS
@@ -204,7 +204,7 @@ class Comparison:
         notes = []
         for c in self.configurations:
             for run in c.runs:
-                done, planned = run.metrics.get("generator_steps"), run.config.get("steps")
+                done, planned = (run.metrics or {}).get("generator_steps"), run.config.get("steps")
                 if isinstance(planned, int | float) and done is not None and done < planned:
                     notes.append(
                         f"`{run.name}` stopped at generator step {done:g} of {planned:g} "

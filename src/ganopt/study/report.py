@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 from omegaconf import DictConfig
 
-from ganopt.study.runner import holders, load_study, storage
+from ganopt.study.runner import holders, load_study, storage, trial_score
 from ganopt.study.stats import bootstrap_ci, expected_max, probability_of_improvement
 
 State = optuna.trial.TrialState
@@ -33,12 +33,12 @@ class OptimizerResult:
     scores: list[float] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.scores = [t.value for t in self.final if t.state == State.COMPLETE]
+        self.scores = [trial_score(t) for t in self.final if t.state == State.COMPLETE]
 
     @property
     def best(self) -> optuna.trial.FrozenTrial | None:
         done = [t for t in self.search if t.state == State.COMPLETE]
-        return max(done, key=lambda t: t.value) if done else None
+        return max(done, key=trial_score) if done else None
 
     def count(self, state: State) -> int:
         return sum(t.state == state for t in self.search)
@@ -160,7 +160,7 @@ def write_plots(results: list[OptimizerResult], out: Path) -> list[Path]:
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     for r in results:
-        values = [t.value for t in r.search if t.state == State.COMPLETE]
+        values = [trial_score(t) for t in r.search if t.state == State.COMPLETE]
         if values:
             ks = np.arange(1, len(r.search) + 1)
             ax.plot(ks, [expected_max(values, int(k)) for k in ks], marker="o", label=r.optimizer)

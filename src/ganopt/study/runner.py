@@ -23,17 +23,21 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import optuna
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from optuna.storages.journal import JournalFileBackend
 
 from ganopt.compose import compose_config
-from ganopt.config import learning_rates
+from ganopt.config import learning_rates, plain
 from ganopt.errors import ConfigError, RunInterrupted, RunStopped
 from ganopt.train import gradient_evaluations, train
+
+if TYPE_CHECKING:
+    from ganopt.module import GAN
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +59,13 @@ class Slot:
 def storage(path: str | Path) -> optuna.storages.BaseStorage:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    backend = optuna.storages.journal.JournalFileBackend(str(path))
-    return optuna.storages.JournalStorage(backend)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def trial_score(trial: optuna.trial.FrozenTrial) -> float:
+    """A completed trial's objective value (Optuna types it optional: unset until it ends)."""
+    assert trial.value is not None, f"trial {trial.number} has no value"
+    return trial.value
 
 
 def load_study(
@@ -137,7 +146,7 @@ class Pruning(L.Callback):
     def __init__(self, trial: optuna.Trial, objective: dict[str, float]) -> None:
         self.trial, self.objective = trial, objective
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: GAN) -> None:
         metrics = trainer.callback_metrics
         if trainer.should_stop or not all(key in metrics for key in self.objective):
             return  # the final evaluation is the trial's value, not an intermediate one
@@ -170,7 +179,7 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
         trial.set_user_attr("abandoned", True)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return "taken by another worker"
-    objective = dict(OmegaConf.to_container(cfg.study.objective))
+    objective = plain(cfg.study.objective)
     if slot.phase == 1:
         settings, seed = search_overrides(cfg, slot.optimizer, trial), SEARCH_SEED
     else:
@@ -233,7 +242,7 @@ def best_trial(
     """The best finished phase-1 trial; None when every one diverged or was pruned."""
     study = load_study(cfg, f"{optimizer}/phase1", store)
     finished = [t for t in holders(study).values() if t.state == optuna.trial.TrialState.COMPLETE]
-    return max(finished, key=lambda t: t.value) if finished else None
+    return max(finished, key=trial_score) if finished else None
 
 
 # ---- the whole study -------------------------------------------------------------------------
@@ -305,11 +314,11 @@ def run_study(cfg: DictConfig) -> None:
     quiet()
     if cfg.phases and (stale := abandon_stale(cfg)) > 0:
         log.info("%d trials of a stopped run of this study will be run again", stale)
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    settings = plain(cfg)
     for phase in cfg.phases:
         todo = slots(cfg, phase)
         log.info("phase %d: %d slots, %d workers", phase, len(todo), cfg.workers)
         context = multiprocessing.get_context("spawn")
         with context.Pool(cfg.workers, maxtasksperchild=1) as pool:
-            for slot, outcome in pool.imap(_work, [(plain, s) for s in todo]):
+            for slot, outcome in pool.imap(_work, [(settings, s) for s in todo]):
                 log.info("phase %d %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)
