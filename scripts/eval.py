@@ -81,9 +81,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise CheckpointError(with_our_keys(str(error))) from None
     if evaluator is None:
         raise CheckpointError(
-            "this run's data set has no metrics of its own (no mode coverage or digit "
-            "classifier) and Inception metrics are off: pass inception=true (with "
-            "inception_weights=<path> on a machine without internet access)."
+            "this run was judged by no metric (its metrics.evaluators is empty: no mode "
+            "coverage or digit classifier for its data set) and Inception metrics are off: pass "
+            "inception=true (with inception_weights=<path> on a machine without internet)."
         )
     # Training generated its n_samples in one pass: the same pass gives the same floats, and
     # larger evaluations (n_samples=50000) go in chunks of a size that training showed fits.

@@ -24,10 +24,11 @@ class LabelledPoints(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         generator = torch.Generator().manual_seed(0)
         labels = torch.randint(8, (2048,), generator=generator)
-        angles = labels * (2 * math.pi / 8)
+        angles = labels * (2 * math.pi / 8)  # the cluster centres: what mode coverage needs
         points = torch.stack([angles.cos(), angles.sin()], 1)
         points += 0.02 * torch.randn(points.shape, generator=generator)
         self.points, self.labels = points, labels
+        self.means, self.std = torch.stack([angles.cos(), angles.sin()], 1).unique(dim=0), 0.02
 
     def train_dataloader(self) -> DataLoader:
         dataset = {
@@ -60,3 +61,30 @@ def test_batches_without_examples_are_a_config_error(make_cfg) -> None:
 
     with pytest.raises(ConfigError, match=r"an \(x, y\) tuple"):
         examples({"label": torch.zeros(4, dtype=torch.long)})
+
+
+# ---- which metrics judge a run: evaluation config, chosen by the data config ---------------------
+def test_the_data_config_chooses_the_metrics(make_cfg) -> None:
+    assert list(make_cfg("data=gaussians_ring").metrics.evaluators) == ["modes"]
+    assert list(make_cfg("data=digits").metrics.evaluators) == ["classifier"]
+    assert list(make_cfg("data=cifar10").metrics.evaluators) == []  # Inception on request
+    assert list(make_cfg(*PLAIN).metrics.evaluators) == []
+    assert (
+        list(make_cfg("data=gaussians_ring", "~metrics.evaluators.modes").metrics.evaluators) == []
+    )
+
+
+def test_a_plain_datamodule_is_judged_by_a_metric_chosen_by_config(make_cfg) -> None:
+    chosen = ["+metric@metrics.evaluators.modes=modes", "metrics.evaluators.modes.hq_sigmas=4"]
+    cfg = make_cfg(*FAST, *PLAIN, "model=mlp", *TINY_MLP, *chosen)
+    metrics = train(cfg)
+    assert 0 <= metrics["eval/modes"] <= 8 and 0 <= metrics["eval/hq_fraction"] <= 1
+    assert metrics["status"] == "finished"
+
+
+def test_a_metric_the_data_set_cannot_serve_is_a_config_error(make_cfg) -> None:
+    from ganopt.errors import ConfigError
+
+    cfg = make_cfg(*FAST, *PLAIN, "model=mlp", *TINY_MLP, "+metric@metrics.evaluators.c=classifier")
+    with pytest.raises(ConfigError, match=r"metrics.evaluators.c: classifier metrics train a"):
+        train(cfg)

@@ -11,8 +11,9 @@ from test_train import scalars
 
 from ganopt.cli import expand_resume
 from ganopt.errors import ConfigError
+from ganopt.metrics import ModeCoverage
 from ganopt.train import train
-from ganopt.trained import load_gan
+from ganopt.trained import evaluation_callback, load_gan
 
 
 def final_state(run: Path) -> dict[str, torch.Tensor]:
@@ -82,23 +83,29 @@ def test_resume_with_no_steps_left_says_steps_is_the_new_total(make_cfg) -> None
     assert not Path(again.paths.output_dir).exists()
 
 
-def test_checkpoints_with_the_old_group_names_resume_and_load(make_cfg) -> None:
-    """conf/optim became conf/network_optimizer and conf/update conf/update_scheme: a checkpoint
-    written before stores the old names in its overrides and config, and still resumes and loads."""
+def test_checkpoints_of_older_versions_resume_load_and_evaluate(make_cfg) -> None:
+    """conf/optim became conf/network_optimizer, conf/update conf/update_scheme, and the metrics
+    moved from the data classes to metrics.evaluators: a checkpoint written before stores the
+    old form in its overrides and config, and still resumes, loads and evaluates alike."""
     overrides = [*FAST, "data=gaussians_ring", "model=mlp", *TINY_MLP, "steps=2"]
-    old = ["optim@optimizer.discriminator=rmsprop", "update=simultaneous"]
     cfg = make_cfg(*overrides, "network_optimizer@optimizer.discriminator=rmsprop")
     train(cfg)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(ckpt, weights_only=False)
-    state = checkpoint["ganopt"]
-    state["overrides"] = [*overrides, *old]
-    state["config"]["update"] = state["config"].pop("update_scheme")
+    state, config = checkpoint["ganopt"], checkpoint["ganopt"]["config"]
+    state["overrides"] = [*overrides, "optim@optimizer.discriminator=rmsprop"]
+    config["update"] = config.pop("update_scheme")
+    del config["metrics"]["evaluators"], config["callbacks"]["evaluation"]["metrics"]
+    config["data"] |= {"hq_sigmas": 2.5, "min_samples_per_mode": 1}
     torch.save(checkpoint, ckpt)
 
     expanded = expand_resume([f"ckpt_path={ckpt}", "steps=4"])
     assert "network_optimizer@optimizer.discriminator=rmsprop" in expanded
-    assert "update_scheme=simultaneous" in expanded and "steps=4" in expanded
-    assert not any(line.startswith(("optim@", "update=")) for line in expanded)
-    module = load_gan(ckpt).module
-    assert module.optimizer_factories["discriminator"].func is torch.optim.RMSprop
+    assert not any(line.startswith("optim@") for line in expanded)
+    loaded = load_gan(ckpt)
+    assert loaded.module.optimizer_factories["discriminator"].func is torch.optim.RMSprop
+    evaluator = evaluation_callback(loaded.config).build(loaded.datamodule)
+    (modes,) = evaluator.evaluators
+    assert isinstance(modes, ModeCoverage) and modes.hq_sigmas == 2.5
+    resumed = train(make_cfg(*expanded, run="resumed"))
+    assert resumed["status"] == "finished" and resumed["generator_steps"] == 4

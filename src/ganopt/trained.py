@@ -18,7 +18,7 @@ from __future__ import annotations
 import pickle
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -111,14 +111,44 @@ def renamed_override(line: str) -> str:
     return f"{prefix}{RENAMED_GROUPS.get(group, group)}{at}{package}{sep}{value}"
 
 
+# Data sets whose metrics were chosen by the data class before conf/metric existed.
+OWN_METRICS = {
+    "ganopt.data.MixtureDataModule": "modes",
+    "ganopt.data.DigitsDataModule": "classifier",
+    "ganopt.data.MNISTDataModule": "classifier",
+    "ganopt.data.FashionMNISTDataModule": "classifier",
+}
+
+
 def with_current_names(state: dict[str, Any]) -> None:
-    """A checkpoint's stored config and overrides, in today's group names (in place)."""
+    """A checkpoint's stored config and overrides in today's form (in place): renamed groups,
+    and the metrics an older run's data class chose as ``metrics.evaluators``."""
     config = state["config"]
     for old, new in RENAMED_GROUPS.items():
         if old in config and new not in config:
             config[new] = config.pop(old)
     if state.get("overrides") is not None:
         state["overrides"] = [renamed_override(line) for line in state["overrides"]]
+    metrics = config.setdefault("metrics", {})
+    if "evaluators" not in metrics:
+        metrics["evaluators"] = own_metrics(config.get("data") or {})
+        if isinstance(evaluation := (config.get("callbacks") or {}).get("evaluation"), dict):
+            evaluation.setdefault("metrics", metrics["evaluators"])
+
+
+def own_metrics(data: dict[str, Any]) -> dict[str, Any]:
+    """The conf/metric evaluators an older data class chose itself, with the settings it held
+    (moved out of ``data``)."""
+    from ganopt.compose import CONF
+
+    settings = {key: data.pop(key) for key in ("hq_sigmas", "min_samples_per_mode") if key in data}
+    name = OWN_METRICS.get(data.get("_target_", ""))
+    if name is None:
+        return {}
+    metric = cast(
+        dict[str, Any], OmegaConf.to_container(OmegaConf.load(CONF / "metric" / f"{name}.yaml"))
+    )
+    return {name: {**metric, **settings}}
 
 
 def load_gan(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,8 @@ import lightning as L
 import torch
 
 from ganopt.data.base import real_examples
-from ganopt.metrics import Evaluators, InceptionMetrics
+from ganopt.errors import ConfigError
+from ganopt.metrics import Evaluator, Evaluators, InceptionMetrics
 from ganopt.module import as_float64
 
 if TYPE_CHECKING:
@@ -27,10 +29,12 @@ class Evaluation(L.Callback):
     steps and at the end: ``trainer.callback_metrics`` then holds them when ModelCheckpoint,
     EarlyStopping or a pruner look at ``on_validation_end``.
 
-    The metrics are the datamodule's own (mode coverage on 2D mixtures, classifier FCD and class
-    coverage on digit data) plus, with ``inception=True``, Inception FID/KID against real
-    images. They are built and prepared (networks loaded, real statistics computed) before
-    training starts, so a missing weights file fails at once. Samples come from a fixed latent
+    The metrics are configuration: ``metrics`` maps names to evaluator factories called with the
+    datamodule (``metrics.evaluators``, from conf/metric, picked by the data config: mode
+    coverage on 2D mixtures, classifier FCD and class coverage on digit data), plus, with
+    ``inception=True``, Inception FID/KID against real images. They are built and prepared
+    (networks loaded, real statistics computed) before training starts, so a missing weights
+    file or a metric the data set cannot serve fails at once. Samples come from a fixed latent
     seed, so successive evaluations differ only by the generator, and evaluation never consumes
     the training RNG (resumed runs stay exact). Rank 0 evaluates; every rank logs its result.
     """
@@ -42,15 +46,24 @@ class Evaluation(L.Callback):
         seed: int = 1234,
         inception: bool = False,
         inception_weights: str | None = None,
+        metrics: Mapping[str, Callable[[L.LightningDataModule], Evaluator]] | None = None,
     ) -> None:
         self.every_n_steps = every_n_steps  # <= 0: only at the end (train.py sets the cadence)
         self.n_samples, self.seed = n_samples, seed
         self.inception, self.inception_weights = inception, inception_weights
+        self.metrics = dict(metrics or {})  # name -> evaluator factory (conf/metric)
         self.evaluator: Evaluators | None = None
 
     def build(self, datamodule: L.LightningDataModule) -> Evaluators | None:
-        own = getattr(datamodule, "evaluator", None)  # ganopt's data sets have metrics
-        parts = [part] if callable(own) and (part := own()) is not None else []
+        parts = []
+        for name, make in self.metrics.items():
+            try:
+                parts.append(make(datamodule))
+            except ConfigError as error:
+                raise ConfigError(
+                    f"metrics.evaluators.{name}: {error}, or leave it out with "
+                    f"~metrics.evaluators.{name}."
+                ) from None
         if self.inception:
             real = real_examples(datamodule, self.n_samples)
             parts.append(InceptionMetrics(real, weights_path=self.inception_weights))

@@ -15,10 +15,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from ganopt.data.images import to_float
 from ganopt.data.order import EpochOrder
 from ganopt.errors import ConfigError
-from ganopt.metrics import ClassifierMetrics, Evaluator
 
 
 def examples(batch: Any) -> Tensor:
@@ -118,10 +116,6 @@ class InMemoryDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.position = int(state_dict["position"])
 
-    def evaluator(self) -> Evaluator | None:
-        """The metrics that judge samples of this data set, or None when it has none."""
-        return None
-
     def real_samples(self, n: int) -> Tensor:
         """``n`` real examples as floats, the first batches of the stream: a metric's reference."""
         batches, index, count = [], 0, 0
@@ -132,13 +126,8 @@ class InMemoryDataModule(L.LightningDataModule):
 
 
 class TensorDataModule(InMemoryDataModule):
-    """A fixed tensor of examples, reshuffled every epoch with a seeded permutation.
-
-    Subclasses that hold ten-class digit-like images set ``classifier_metrics = True``: their
-    samples are judged by a small classifier trained on the data (eval/fcd, class coverage).
-    """
-
-    classifier_metrics = False
+    """A fixed tensor of examples (and labels, when it has them), reshuffled every epoch with a
+    seeded permutation."""
 
     def __init__(self, batch_size: int, seed: int = 0) -> None:
         super().__init__(batch_size, seed)
@@ -167,12 +156,6 @@ class TensorDataModule(InMemoryDataModule):
         """Class labels of ``data`` when the data set has them (used by classifier metrics)."""
         _ = self.data
         return self._labels
-
-    def evaluator(self) -> Evaluator | None:
-        if not self.classifier_metrics or self.labels is None:
-            return None
-        examples = self.data if self.data.is_floating_point() else to_float(self.data)
-        return ClassifierMetrics(examples, self.labels)
 
     def make_batch(self, index: int) -> Tensor:
         if self._order is None:

@@ -13,8 +13,6 @@ from ganopt.data.base import TensorDataModule
 class DigitsDataModule(TensorDataModule):
     """1,797 grayscale digits scaled to [-1, 1] and resized to ``resolution`` x ``resolution``."""
 
-    classifier_metrics = True
-
     def __init__(self, batch_size: int = 64, resolution: int = 32, seed: int = 0) -> None:
         super().__init__(batch_size, seed)
         self.resolution = resolution

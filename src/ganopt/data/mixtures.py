@@ -9,7 +9,6 @@ from torch import Tensor
 
 from ganopt.data.base import InMemoryDataModule
 from ganopt.data.order import generator_for
-from ganopt.metrics import ModeCoverage
 
 
 def ring_means(n_modes: int = 8, radius: float = 1.0) -> Tensor:
@@ -34,12 +33,9 @@ class MixtureDataModule(InMemoryDataModule):
         std: float,
         batch_size: int = 256,
         seed: int = 0,
-        hq_sigmas: float = 3.0,
-        min_samples_per_mode: int = 1,
     ) -> None:
         super().__init__(batch_size, seed)
         self.means, self.std = torch.as_tensor(means, dtype=torch.float32), std
-        self.hq_sigmas, self.min_samples_per_mode = hq_sigmas, min_samples_per_mode
         self.shape = (self.means.shape[1],)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -48,6 +44,3 @@ class MixtureDataModule(InMemoryDataModule):
 
     def make_batch(self, index: int) -> Tensor:
         return self.sample(self.batch_size, generator_for(self.seed, index))
-
-    def evaluator(self) -> ModeCoverage:
-        return ModeCoverage(self.means, self.std, self.hq_sigmas, self.min_samples_per_mode)

@@ -123,8 +123,6 @@ class MNISTDataModule(ByteImageDataModule):
     """MNIST (LeCun et al. 1998): 60,000 + 10,000 grayscale 28x28 digits, read by torchvision
     from the unpacked IDX files in ``<root>/MNIST/raw``."""
 
-    classifier_metrics = True  # ten digit (or clothing) classes: eval/fcd and class coverage
-
     name, channels = "MNIST", 1
     torchvision_class: type[datasets.MNIST] = datasets.MNIST
 

@@ -27,11 +27,13 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganopt.errors import ConfigError
 from ganopt.metrics.frechet import FrechetDistance, frechet_distance
 
 CACHE_VERSION = 1  # bump when DigitClassifier or train_classifier changes what they produce
@@ -274,6 +276,22 @@ class ClassifierMetrics:
         self._trained: TrainedClassifier | None = None
         self._real_features: Tensor | None = None
         self._fcd: FrechetDistance | None = None
+
+    @classmethod
+    def of(cls, datamodule: Any, min_class_fraction: float = 0.01) -> ClassifierMetrics:
+        """Classifier metrics of a labelled image data set: its ``data`` and ``labels``
+        (conf/metric/classifier)."""
+        from ganopt.data.images import to_float
+
+        data, labels = getattr(datamodule, "data", None), getattr(datamodule, "labels", None)
+        if not isinstance(data, Tensor) or data.dim() != 4 or not isinstance(labels, Tensor):
+            raise ConfigError(
+                f"classifier metrics train a classifier on the data set's labelled images, and "
+                f"the data set ({type(datamodule).__name__}) has no labelled images in memory "
+                f"(data and labels): use data=digits, data=mnist or data=fashion_mnist"
+            )
+        examples = data if data.is_floating_point() else to_float(data)
+        return cls(examples, labels, min_class_fraction=min_class_fraction)
 
     def prepare(self) -> None:
         """Train or load the classifier and fit the real features' Gaussian, once."""

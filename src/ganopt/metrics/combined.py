@@ -1,4 +1,4 @@
-"""Several evaluators as one: a datamodule's ``evaluator()`` returns a single callable."""
+"""Several evaluators as one: the evaluation callback calls a single callable."""
 
 from __future__ import annotations
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
+
+from ganopt.errors import ConfigError
 
 
 @dataclass
@@ -22,6 +24,20 @@ class ModeCoverage:
     std: float
     hq_sigmas: float = 3.0
     min_samples_per_mode: int = 1
+
+    @classmethod
+    def of(
+        cls, datamodule: Any, hq_sigmas: float = 3.0, min_samples_per_mode: int = 1
+    ) -> ModeCoverage:
+        """Mode coverage of a mixture data set: its ``means`` and ``std`` (conf/metric/modes)."""
+        means, std = getattr(datamodule, "means", None), getattr(datamodule, "std", None)
+        if not isinstance(means, Tensor) or not isinstance(std, float | int):
+            raise ConfigError(
+                f"mode coverage judges samples of a Gaussian mixture, and the data set "
+                f"({type(datamodule).__name__}) has no means and std: use data=gaussians_ring or "
+                f"data=gaussians_grid"
+            )
+        return cls(means, float(std), hq_sigmas, min_samples_per_mode)
 
     def __call__(self, samples: Tensor) -> dict[str, float]:
         means = self.means.to(samples)
