@@ -23,7 +23,7 @@ from ganopt.errors import RunDiverged
 from ganopt.losses import AdversarialLoss
 from ganopt.models import latent_dim
 from ganopt.regularizers import Regularizer, as_named
-from ganopt.updates import Alternating, Player, Turn, UpdateScheme
+from ganopt.updates import Alternating, Player, Turn, UpdateScheme, plain_step
 
 # What raise_if_diverged watches, in the order of its flags; and the config key of each network.
 WATCHED = ("loss/d", "loss/g", "the weights of D", "the weights of G")
@@ -143,7 +143,10 @@ class GAN(L.LightningModule):
             return self.clip_gradients_of(optimizer, net, measure)
 
         toggled = lambda: self.toggled_optimizer(optimizer)  # noqa: E731
-        return Player(optimizer, loss, backward, toggled, self.step_taken)
+        # Only generator updates are counted (the training length): only they pay the host
+        # sync of asking the GradScaler whether the step was taken.
+        step = self.step_taken if net == "g" else plain_step
+        return Player(optimizer, loss, backward, toggled, step)
 
     def clip_gradients_of(self, optimizer: Any, net: str, measure: bool) -> dict[str, Tensor]:
         """Clip to ``clip_grad_norm.<network>`` and, when ``measure``, report the norm before

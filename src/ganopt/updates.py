@@ -24,6 +24,7 @@ Stats = dict[str, Tensor]  # scalars to log, e.g. {"d/real": mean logit on real 
 
 
 def plain_step(optimizer: Any) -> bool:
+    """Step, and count the step as taken."""
     optimizer.step()
     return True
 
@@ -31,8 +32,8 @@ def plain_step(optimizer: Any) -> bool:
 @dataclass(frozen=True)
 class Turn:
     """What one network's updates in a batch left: the last loss and the statistics its loss
-    and backward pass reported, and how many updates its optimizer took (under 16-mixed the
-    GradScaler skips an update whose gradients are not finite)."""
+    and backward pass reported, and how many updates its optimizer took, as its ``step`` says
+    (under 16-mixed the GradScaler skips an update whose gradients are not finite)."""
 
     loss: Tensor
     stats: Stats
