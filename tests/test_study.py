@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -17,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from ganopt.study.report import write_report
+from ganopt.study.report import budget_line, collect, write_report
 from ganopt.study.runner import abandon_stale, holders, load_study, run_study, storage
 
 State = optuna.trial.TrialState
@@ -87,6 +88,17 @@ def test_report_has_the_columns_and_plots(smoke: DictConfig) -> None:
         assert float(row["grad evals per run"]) == 2 * 300  # D and G, one gradient each
     text = (report / "table.md").read_text()
     assert "over phase-2 seed pairs" in text
+    # 2 optimizers x (3 search trials + 2 seeds); no hand-loop rate configured: no efficiency
+    assert re.search(r"Budget: 10 runs, [\d,]+ gradient evaluations, [\d.]+ min", text)
+    assert "efficiency: set study.hand_loop_steps_per_s" in text
+    timed = smoke.copy()
+    with open_dict(timed):
+        timed.study.hand_loop_steps_per_s = 100.0
+    found = re.search(
+        r"efficiency (\d+\.\d+) \(at the hand-written loop's 100 steps/s, 2 w",
+        budget_line(timed, collect(timed)),
+    )
+    assert found and 0 < float(found.group(1)) < 10
     for name in ("expected_best.png", "lr_sensitivity.png"):
         assert (report / name).stat().st_size > 5_000
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ganopt.study.stats import bootstrap_ci, expected_max, probability_of_improvement
+from ganopt.study.stats import (
+    bootstrap_ci,
+    busy_seconds,
+    efficiency,
+    expected_max,
+    probability_of_improvement,
+)
 
 
 def test_expected_max_by_hand() -> None:
@@ -28,3 +34,17 @@ def test_probability_of_improvement_counts_ties_as_half() -> None:
     assert probability_of_improvement([2.0, 3.0], [1.0, 1.0]) == 1.0
     # pairs: (1,1) tie ½, (1,2) 0, (3,1) 1, (3,2) 1 -> 2.5 / 4
     assert probability_of_improvement([1.0, 3.0], [1.0, 2.0]) == pytest.approx(0.625)
+
+
+def test_busy_seconds_is_the_union_of_the_trial_intervals() -> None:
+    # two workers overlapping on [2, 3], a gap [5, 10] between sessions, one interval inside another
+    assert busy_seconds([(0.0, 3.0), (2.0, 5.0), (10.0, 12.0), (10.5, 11.0)]) == 7.0
+    assert busy_seconds([]) == 0.0
+
+
+def test_efficiency_by_hand() -> None:
+    # 2 workers, 100 s: 4 trials of 8,000 steps (2 gradient evaluations each) at a hand-loop rate
+    # of 80 steps/s would take 4 * 100 s / 2 workers = 200 s of wall time: efficiency 2.0 ...
+    assert efficiency(4 * 8000 * 2, 80.0, 2, 100.0) == pytest.approx(2.0)
+    # ... and 400 s of wall time for the same work is 0.5
+    assert efficiency(4 * 8000 * 2, 80.0, 2, 400.0) == pytest.approx(0.5)

@@ -20,7 +20,13 @@ import optuna
 from omegaconf import DictConfig
 
 from ganopt.study.runner import holders, load_study, storage, trial_score
-from ganopt.study.stats import bootstrap_ci, expected_max, probability_of_improvement
+from ganopt.study.stats import (
+    bootstrap_ci,
+    busy_seconds,
+    efficiency,
+    expected_max,
+    probability_of_improvement,
+)
 
 State = optuna.trial.TrialState
 
@@ -148,8 +154,34 @@ def write_report(cfg: DictConfig, out: Path) -> list[Path]:
             f"P({a.optimizer} > {b.optimizer}) over phase-2 seed pairs: {p:.2f} "
             f"({len(a.scores)} x {len(b.scores)} pairs, ties count 1/2)."
         )
+    lines.append(budget_line(cfg, results))
     (out / "table.md").write_text("\n".join(lines) + "\n")
     return [out / "table.md", out / "table.csv", *write_plots(results, out)]
+
+
+def budget_line(cfg: DictConfig, results: list[OptimizerResult]) -> str:
+    """The study's cost: trials, gradient evaluations, the time some trial was running (the
+    union of their intervals), and its efficiency against the hand-written loop's rate."""
+    trials = [t for r in results for t in (*r.search, *r.final)]
+    evaluations = sum(t.user_attrs.get("gradient_evaluations", 0) for t in trials)
+    spans = [
+        (t.datetime_start.timestamp(), t.datetime_complete.timestamp())
+        for t in trials
+        if t.datetime_start is not None and t.datetime_complete is not None
+    ]
+    busy = busy_seconds(spans)
+    line = (
+        f"Budget: {len(trials)} runs, {evaluations:,} gradient evaluations, {busy / 60:.1f} min "
+        f"while some trial was running"
+    )
+    rate = cfg.study.get("hand_loop_steps_per_s")
+    if rate is None or busy == 0:
+        return line + " (efficiency: set study.hand_loop_steps_per_s, see README)."
+    value = efficiency(evaluations, rate, cfg.workers, busy)
+    return line + (
+        f"; efficiency {value:.2f} (at the hand-written loop's {rate:g} steps/s, "
+        f"{cfg.workers} workers)."
+    )
 
 
 def write_plots(results: list[OptimizerResult], out: Path) -> list[Path]:

@@ -6,6 +6,8 @@
 - ``bootstrap_ci``: a percentile bootstrap confidence interval of the mean over seeds.
 - ``probability_of_improvement``: P(a > b) over all pairs of seed scores, ties counting ½
   (as in rliable).
+- ``busy_seconds`` and ``efficiency``: how well a study kept its workers busy with training
+  (the issue's measure: ideal time at the hand-written loop's rate over the time it took).
 Scores are oriented so that higher is better (a minimised metric is negated first).
 """
 
@@ -38,3 +40,24 @@ def bootstrap_ci(
 def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:
     x, y = np.asarray(a, dtype=float)[:, None], np.asarray(b, dtype=float)[None, :]
     return float(np.mean((x > y) + 0.5 * (x == y)))
+
+
+def busy_seconds(intervals: Sequence[tuple[float, float]]) -> float:
+    """The length of the union of (start, end) intervals: the time some trial was running, so
+    the hours between two sessions of a resumed study do not count."""
+    total, reach = 0.0, -np.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return float(total)
+
+
+def efficiency(
+    gradient_evaluations: float, hand_loop_steps_per_s: float, workers: int, busy_s: float
+) -> float:
+    """(the study's training at the hand loop's speed, spread over ``workers``) / its time.
+    The hand loop takes 2 gradient evaluations (D and G) per generator step, so counting
+    evaluations charges extragradient methods their second gradient, and pruned trials only
+    the steps they ran."""
+    return gradient_evaluations / (2 * hand_loop_steps_per_s) / workers / busy_s
