@@ -63,8 +63,8 @@ class Player:
         """Fill this player's .grad with the gradient of its loss; only its parameters get one."""
         with self.toggled():
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss()
-            loss, stats = loss if isinstance(loss, tuple) else (loss, {})
+            result = self.loss()
+            loss, stats = result if isinstance(result, tuple) else (result, {})
             if self.backward is None:
                 params = [p for group in self.optimizer.param_groups for p in group["params"]]
                 loss.backward(inputs=params)
