@@ -5,6 +5,7 @@ optimizer recorded as failed while the study completes."""
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 import socket
@@ -103,10 +104,14 @@ def test_report_has_the_columns_and_plots(smoke: DictConfig) -> None:
         assert (report / name).stat().st_size > 5_000
 
 
-def test_rerunning_a_finished_study_runs_nothing(smoke: DictConfig) -> None:
+def test_rerunning_a_finished_study_runs_nothing(smoke: DictConfig, caplog) -> None:
     before = {o: len(trials(smoke, f"{o}/phase1")) for o in smoke.study.optimizers}
-    run_study(smoke)
+    with caplog.at_level(logging.INFO):
+        run_study(smoke)
     assert {o: len(trials(smoke, f"{o}/phase1")) for o in smoke.study.optimizers} == before
+    # finished slots are skipped before any worker process is started for them
+    assert "phase 1: 0 of 6 slots to run, 2 workers" in caplog.messages
+    assert "phase 2: 0 of 4 slots to run, 2 workers" in caplog.messages
 
 
 def test_a_killed_study_reruns_only_the_unfinished_slot(tmp_path: Path) -> None:

@@ -246,6 +246,14 @@ def best_trial(
 
 
 # ---- the whole study -------------------------------------------------------------------------
+def unheld(cfg: DictConfig, todo: list[Slot]) -> list[Slot]:
+    """The slots no trial holds yet (a worker checks again: another process may take one)."""
+    store = storage(cfg.storage)
+    names = {slot.study_name for slot in todo}
+    held = {name: set(holders(load_study(cfg, name, store))) for name in names}
+    return [slot for slot in todo if slot.index not in held[slot.study_name]]
+
+
 def slots(cfg: DictConfig, phase: int) -> list[Slot]:
     """Round-robin over optimizers, so all of them advance together."""
     if phase == 1:
@@ -316,9 +324,12 @@ def run_study(cfg: DictConfig) -> None:
         log.info("%d trials of a stopped run of this study will be run again", stale)
     settings = plain(cfg)
     for phase in cfg.phases:
-        todo = slots(cfg, phase)
-        log.info("phase %d: %d slots, %d workers", phase, len(todo), cfg.workers)
+        every = slots(cfg, phase)
+        todo = unheld(cfg, every)  # no worker process (seconds of imports) for a finished slot
+        log.info(
+            "phase %d: %d of %d slots to run, %d workers", phase, len(todo), len(every), cfg.workers
+        )
         context = multiprocessing.get_context("spawn")
         with context.Pool(cfg.workers, maxtasksperchild=1) as pool:
-            for slot, outcome in pool.imap(_work, [(settings, s) for s in todo]):
+            for slot, outcome in pool.imap_unordered(_work, [(settings, s) for s in todo]):
                 log.info("phase %d %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)
