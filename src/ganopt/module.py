@@ -58,6 +58,7 @@ class GAN(L.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.generator, self.discriminator, self.loss = generator, discriminator, loss
+        self.latent_dim = latent_dim(generator)  # checked once here, not in every noise() call
         self.optimizer_factories = optimizer
         self.scheduler_factories = scheduler or {}
         self.update_scheme = update_scheme or Alternating()
@@ -80,8 +81,8 @@ class GAN(L.LightningModule):
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Latent codes; a CPU ``generator`` gives the same codes on every device (evaluation)."""
         if generator is None:
-            return torch.randn(n, latent_dim(self.generator), device=self.device)
-        return torch.randn(n, latent_dim(self.generator), generator=generator).to(self.device)
+            return torch.randn(n, self.latent_dim, device=self.device)
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

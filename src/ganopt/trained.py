@@ -94,7 +94,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "config in its checkpoints, so its networks cannot be rebuilt from it alone. Retrain, "
             "or resume it for one step with scripts/train.py, which writes a new checkpoint."
         )
-    with_current_names(state)
+    in_current_form(state)
     return checkpoint
 
 
@@ -120,7 +120,7 @@ OWN_METRICS = {
 }
 
 
-def with_current_names(state: dict[str, Any]) -> None:
+def in_current_form(state: dict[str, Any]) -> None:
     """A checkpoint's stored config and overrides in today's form (in place): renamed groups,
     and the metrics an older run's data class chose as ``metrics.evaluators``."""
     config = state["config"]
@@ -228,6 +228,7 @@ def evaluation_callback(config: DictConfig, **overrides: Any) -> Evaluation:
             ) from None
     metrics = config.get("metrics") or {}
     settings = {
+        "metrics": instantiate(metrics.get("evaluators") or {}),
         "inception": bool(metrics.get("inception", False)),
         "inception_weights": metrics.get("inception_weights"),
         **given,
