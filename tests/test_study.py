@@ -19,8 +19,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from ganopt.compose import compose_config
 from ganopt.study.report import budget_line, collect, write_report
 from ganopt.study.runner import abandon_stale, holders, load_study, run_study, storage
+from ganopt.train import train
 
 State = optuna.trial.TrialState
 QUICK = ["experiment=optimizer_study_ring", "steps=50", "logger=none", "callbacks.samples.n=16"]
@@ -102,6 +104,27 @@ def test_report_has_the_columns_and_plots(smoke: DictConfig) -> None:
     assert found and 0 < float(found.group(1)) < 10
     for name in ("expected_best.png", "lr_sensitivity.png"):
         assert (report / name).stat().st_size > 5_000
+
+
+def test_workers_run_trial_after_trial(smoke: DictConfig) -> None:
+    for phase in (1, 2):  # 2 worker processes ran each phase's 6 and 4 trials
+        pids = {
+            t.user_attrs["pid"]
+            for o in smoke.study.optimizers
+            for t in trials(smoke, f"{o}/phase{phase}")
+        }
+        assert len(pids) <= smoke.workers
+
+
+def test_a_second_run_in_one_process_repeats_the_first(tmp_path: Path) -> None:
+    """What a reused worker relies on: nothing of one trial leaks into the next."""
+    overrides = [*QUICK, "seed=3", "threads=1", "optimizer=oadam"]
+    first, second = (train(compose_config(overrides, tmp_path / run)) for run in ("a", "b"))
+    timing = {"wall_time_s", "perf/steps_per_sec"}
+    assert {k: v for k, v in first.items() if k not in timing} == {
+        k: v for k, v in second.items() if k not in timing
+    }
+    assert any(k.startswith("eval/") for k in first)
 
 
 def test_rerunning_a_finished_study_runs_nothing(smoke: DictConfig, caplog) -> None:
