@@ -8,13 +8,16 @@ import csv
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import optuna
 import pytest
-from conftest import CONF
+from conftest import CONF, ROOT
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
@@ -195,3 +198,51 @@ def test_a_trial_stopped_by_a_signal_does_not_hold_its_slot(tmp_path: Path) -> N
         trial.set_user_attr("reason", reason)
         study.tell(trial, state=State.FAIL)
     assert sorted(holders(study)) == [1]  # a diverged trial is a result; a stopped one is not
+
+
+def test_sigterm_stops_the_study_its_trials_and_says_how_to_continue(tmp_path: Path) -> None:
+    journal = tmp_path / "trials.journal"
+    command = [
+        sys.executable,
+        "scripts/study.py",
+        "study=smoke",
+        "study.trials=4",
+        f"storage={journal}",
+        f"report_dir={tmp_path / 'report'}",
+        f"runs_dir={tmp_path / 'runs'}",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        # long trials: the signal finds both workers in one, in its set-up or its training
+        'study.base=["experiment=optimizer_study_ring","steps=20000","logger=none"]',
+    ]
+    study = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and study.poll() is None:
+        time.sleep(1)
+        if journal.exists() and len(running := states(journal, State.RUNNING)) == 2:
+            break
+    else:
+        study.kill()
+        pytest.fail(f"no two trials running within 120 s: {study.communicate()[0][-2000:]}")
+    study.send_signal(signal.SIGTERM)
+    output, _ = study.communicate(timeout=90)
+    assert study.returncode == 128 + signal.SIGTERM
+    assert "Traceback" not in output
+    assert "the study stopped on SIGTERM in phase 1, with 8 of its 8 slots still to run" in output
+    assert "rerun the same command to continue" in output
+    stopped = states(journal, State.FAIL)  # the two trials in flight, and no other started
+    assert sorted(t.number for t in stopped) == sorted(t.number for t in running)
+    assert all(t.user_attrs["reason"].startswith("interrupted: SIGTERM") for t in stopped)
+    assert not states(journal, State.RUNNING)
+
+
+def states(journal: Path, state: State) -> list[optuna.trial.FrozenTrial]:
+    store = storage(journal)
+    return [
+        t
+        for summary in optuna.get_all_study_summaries(store)
+        for t in optuna.load_study(study_name=summary.study_name, storage=store).get_trials(
+            deepcopy=False, states=(state,)
+        )
+    ]

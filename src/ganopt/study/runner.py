@@ -16,8 +16,8 @@ configuration error stops the study at once.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -34,6 +34,7 @@ from optuna.storages.journal import JournalFileBackend
 from ganopt.compose import compose_config
 from ganopt.config import learning_rates, plain
 from ganopt.errors import ConfigError, RunInterrupted, RunStopped
+from ganopt.study.workers import Workers
 from ganopt.train import gradient_evaluations, train
 
 if TYPE_CHECKING:
@@ -221,8 +222,10 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
         trial.set_user_attr("reason", f"{stopped.status}: {stopped}")
         trial.set_user_attr("gradient_evaluations", stopped.step * per_step)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        if isinstance(stopped, RunInterrupted):  # the study is being stopped: so is this worker
-            raise
+        if isinstance(stopped, RunInterrupted):
+            return (
+                f"interrupted ({stopped.signal_name} at step {stopped.step}): the slot runs again"
+            )
         return f"failed ({stopped.status})"
     except ConfigError:
         trial.set_user_attr("abandoned", True)  # not a result: the slot stays free
@@ -322,17 +325,24 @@ def run_study(cfg: DictConfig) -> None:
     quiet()
     if cfg.phases and (stale := abandon_stale(cfg)) > 0:
         log.info("%d trials of a stopped run of this study will be run again", stale)
-    settings = plain(cfg)
+    settings, workers = plain(cfg), Workers(cfg.workers)
     for phase in cfg.phases:
         every = slots(cfg, phase)
         todo = unheld(cfg, every)  # no worker process (seconds of imports) for a finished slot
         log.info(
             "phase %d: %d of %d slots to run, %d workers", phase, len(todo), len(every), cfg.workers
         )
-        # Each spawned worker runs trial after trial: a fresh process per trial cost ~8 s of
-        # imports, 7 % of a 2D trial. ``train`` seeds every run, so a worker's second trial
-        # trains as it would in a fresh process (tested).
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(cfg.workers) as pool:
-            for slot, outcome in pool.imap_unordered(_work, [(settings, s) for s in todo]):
-                log.info("phase %d %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)
+        # Each worker runs trial after trial: a fresh process per trial cost ~8 s of imports,
+        # 7 % of a 2D trial. ``train`` seeds every run, so a worker's second trial trains as it
+        # would in a fresh process (tested).
+        for slot, outcome in workers.map(_work, [(settings, s) for s in todo]):
+            log.info("phase %d %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)
+        if workers.signum is not None:
+            name = signal.Signals(workers.signum).name
+            raise RunInterrupted(
+                f"the study stopped on {name} in phase {phase}, with {len(unheld(cfg, every))} "
+                f"of its {len(every)} slots still to run (the trials it interrupted hold none). "
+                "Everything that finished is in the journal; rerun the same command to continue.",
+                step=0,
+                signum=workers.signum,
+            )

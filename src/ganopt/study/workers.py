@@ -1,0 +1,109 @@
+"""The study's worker processes: each runs trial after trial, and all of them stop together.
+
+The study's main process decides when to stop. A stop signal reaching it (Ctrl-C, SIGTERM from
+``kill`` or SLURM, SIGUSR1/2) is passed on to the workers as SIGTERM, so a worker in a trial
+stops it as ``train.py`` stops a run (after the step, saved, recorded as interrupted: its slot
+runs again), and no worker starts another trial. Between trials the workers ignore stop signals
+themselves (Ctrl-C reaches every process of the terminal's group), and a signal that arrives
+while a trial is still being set up is sent again until every worker is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.synchronize import Event
+from types import FrameType
+from typing import Any, TypeVar
+
+from ganopt.callbacks.stop import STOP_SIGNALS
+from ganopt.errors import RunStopped
+
+log = logging.getLogger(__name__)
+
+Task = TypeVar("Task")
+Result = TypeVar("Result")
+RESEND_S = 5.0  # how often the stop is sent again to workers still busy
+
+_stopping: Event | None = None  # in a worker: set by the main process when the study stops
+
+
+class Workers:
+    """``processes`` spawned workers (not forked: torch and threads do not survive a fork)."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self.signum: int | None = None  # the stop signal received, if any
+
+    def map(self, work: Callable[[Task], Result], tasks: Sequence[Task]) -> Iterator[Result]:
+        """``work(task)`` for each task, results in the order they finish; after a stop signal,
+        the results of the trials that were running, and then nothing more."""
+        context = multiprocessing.get_context("spawn")
+        stopping = context.Event()
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            if self.signum is None:
+                self.signum = signum
+                log.warning(
+                    "Received %s: stopping the trials in flight (each saves and is recorded as "
+                    "interrupted); no new trial starts.",
+                    signal.Signals(signum).name,
+                )
+            stopping.set()
+
+        outer = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
+        executor = ProcessPoolExecutor(
+            self.processes, mp_context=context, initializer=_start_worker, initargs=(stopping,)
+        )
+        pending: set[Future[Any]] = {executor.submit(_unless_stopping, work, t) for t in tasks}
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=RESEND_S, return_when=FIRST_COMPLETED)
+                if stopping.is_set():
+                    _signal_workers()
+                for future in done:
+                    if (result := future.result()) is not None:
+                        yield result
+        except BrokenProcessPool as broken:
+            stopping.set()
+            raise RunStopped(
+                f"a worker process died ({broken}); the trial it ran stays marked as running and "
+                "runs again when the study is rerun.",
+                step=0,
+            ) from None
+        except BaseException:  # a worker's ConfigError, or the caller stopped reading: stop all
+            stopping.set()
+            raise
+        finally:
+            for future in pending:
+                future.cancel()  # not started yet
+            while stopping.is_set() and not all(f.done() for f in pending):
+                _signal_workers()
+                wait(pending, timeout=RESEND_S)
+            executor.shutdown(wait=True, cancel_futures=True)
+            for signum, handler in outer.items():
+                signal.signal(signum, handler)
+
+
+def _signal_workers() -> None:
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(ProcessLookupError):  # it may have just exited
+            os.kill(child.pid, signal.SIGTERM)  # type: ignore[arg-type]  # started: has a pid
+
+
+def _start_worker(stopping: Event) -> None:
+    global _stopping
+    _stopping = stopping
+    for signum in STOP_SIGNALS:  # train() handles them during a trial, and restores these
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _unless_stopping(work: Callable[[Task], Result], task: Task) -> Result | None:
+    """A task taken from the queue after the study began to stop is not started."""
+    return None if _stopping is not None and _stopping.is_set() else work(task)
