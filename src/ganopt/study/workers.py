@@ -73,8 +73,8 @@ class Workers:
         except BrokenProcessPool as broken:
             stopping.set()
             raise RunStopped(
-                f"a worker process died ({broken}); the trial it ran stays marked as running and "
-                "runs again when the study is rerun.",
+                f"a worker process died ({broken}), and with it the study; the trials in flight "
+                "stay marked as running and run again when the same command is rerun.",
                 step=0,
             ) from None
         except BaseException:  # a worker's ConfigError, or the caller stopped reading: stop all
