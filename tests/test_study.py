@@ -23,10 +23,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from ganopt.compose import compose_config
-from ganopt.errors import RunStopped
 from ganopt.study.report import budget_line, collect, write_report
 from ganopt.study.runner import abandon_stale, holders, load_study, run_study, storage
-from ganopt.study.workers import Workers
 from ganopt.train import train
 
 State = optuna.trial.TrialState
@@ -248,14 +246,3 @@ def states(journal: Path, state: State) -> list[optuna.trial.FrozenTrial]:
             deepcopy=False, states=(state,)
         )
     ]
-
-
-def die(task: int) -> int:
-    """A worker killed mid-trial (out of memory, SIGKILL)."""
-    os.kill(os.getpid(), signal.SIGKILL)
-    return task
-
-
-def test_a_worker_that_dies_stops_the_study_with_a_message() -> None:
-    with pytest.raises(RunStopped, match=r"a worker process died .* rerun"):
-        list(Workers(2).map(die, [1, 2, 3]))

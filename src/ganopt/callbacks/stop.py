@@ -69,23 +69,29 @@ class GracefulStop(L.Callback):
 
     def hand_over(self) -> None:
         """Let the job around the run act on the signal, now that the run is saved."""
-        if self.signum is None:
+        if self.signum is not None:
+            hand_over(self.signum, self._outer.get(self.signum))
+
+
+def hand_over(signum: int, outer: Any) -> None:
+    """Pass ``signum`` to ``outer``, the handler from before (submitit's: checkpoint, requeue,
+    exit); under plain sbatch, SIGUSR1 (``--signal=USR1@90``) requeues the job itself."""
+    if callable(outer) and outer is not signal.default_int_handler:
+        outer(signum, None)
+    elif signum == signal.SIGUSR1 and (job := slurm_job_id()) is not None:
+        try:
+            result = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+        except FileNotFoundError:
+            log.error("SLURM job %s not requeued: scontrol is not on PATH.", job)
             return
-        outer = self._outer.get(self.signum)
-        if callable(outer) and outer is not signal.default_int_handler:
-            outer(self.signum, None)  # e.g. submitit: checkpoint the job, requeue, exit
-        elif self.signum == signal.SIGUSR1 and (job := slurm_job_id()) is not None:
-            try:
-                result = subprocess.run(
-                    ["scontrol", "requeue", job], capture_output=True, text=True
-                )
-            except FileNotFoundError:
-                log.error("SLURM job %s not requeued: scontrol is not on PATH.", job)
-                return
-            if result.returncode == 0:
-                log.info("Requeued SLURM job %s; with ckpt_path=auto it continues.", job)
-            else:
-                log.error("scontrol requeue %s failed: %s", job, result.stderr.strip())
+        if result.returncode == 0:
+            log.info(
+                "Requeued SLURM job %s: a run continues with ckpt_path=auto, a study from its "
+                "journal.",
+                job,
+            )
+        else:
+            log.error("scontrol requeue %s failed: %s", job, result.stderr.strip())
 
 
 def slurm_job_id() -> str | None:

@@ -338,6 +338,7 @@ def run_study(cfg: DictConfig) -> None:
         for slot, outcome in workers.map(_work, [(settings, s) for s in todo]):
             log.info("phase %d %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)
         if workers.signum is not None:
+            workers.hand_over()
             name = signal.Signals(workers.signum).name
             raise RunInterrupted(
                 f"the study stopped on {name} in phase {phase}, with {len(unheld(cfg, every))} "

@@ -22,7 +22,7 @@ from multiprocessing.synchronize import Event
 from types import FrameType
 from typing import Any, TypeVar
 
-from ganopt.callbacks.stop import STOP_SIGNALS
+from ganopt.callbacks.stop import STOP_SIGNALS, hand_over
 from ganopt.errors import RunStopped
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class Workers:
     def __init__(self, processes: int) -> None:
         self.processes = processes
         self.signum: int | None = None  # the stop signal received, if any
+        self._outer: dict[int, Any] = {}  # the handlers from before (submitit's, ...)
 
     def map(self, work: Callable[[Task], Result], tasks: Sequence[Task]) -> Iterator[Result]:
         """``work(task)`` for each task, results in the order they finish; after a stop signal,
@@ -57,7 +58,7 @@ class Workers:
                 )
             stopping.set()
 
-        outer = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
+        self._outer = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
         executor = ProcessPoolExecutor(
             self.processes, mp_context=context, initializer=_start_worker, initargs=(stopping,)
         )
@@ -87,8 +88,14 @@ class Workers:
                 _signal_workers()
                 wait(pending, timeout=RESEND_S)
             executor.shutdown(wait=True, cancel_futures=True)
-            for signum, handler in outer.items():
+            for signum, handler in self._outer.items():
                 signal.signal(signum, handler)
+
+    def hand_over(self) -> None:
+        """After a stop: let the job around the study act on the signal (submitit requeues the
+        job, and the requeued job's study continues from the journal)."""
+        if self.signum is not None:
+            hand_over(self.signum, self._outer.get(self.signum))
 
 
 def _signal_workers() -> None:

@@ -1,0 +1,47 @@
+"""The study's worker processes: trial after trial, and all of them stop together on a signal,
+handing it on to the job around the study; a worker that dies stops the study, never hangs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from ganopt.errors import RunStopped
+from ganopt.study.workers import Workers
+
+
+def signal_the_study(task: int) -> int:
+    """A task during which the study's main process gets SIGUSR1 (SLURM's time-limit warning)."""
+    if task == 1:
+        os.kill(os.getppid(), signal.SIGUSR1)
+        time.sleep(1)  # the main process passes the stop on as SIGTERM: a worker between
+    return task  # trials ignores it, this one finishes (train() would stop after its step)
+
+
+def die(task: int) -> int:
+    """A worker killed in a trial (out of memory, SIGKILL)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    return task
+
+
+def test_a_stop_signal_starts_no_new_task_and_is_handed_on() -> None:
+    received: list[int] = []
+    outer = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
+    try:
+        workers = Workers(1)
+        assert list(workers.map(signal_the_study, [1, 2, 3, 4])) == [1]
+        assert workers.signum == signal.SIGUSR1 and received == []  # the study stopped first
+        workers.hand_over()  # then the job around it acts (submitit: requeue)
+        assert received == [signal.SIGUSR1]
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert received == [signal.SIGUSR1] * 2  # the outer handler is back
+    finally:
+        signal.signal(signal.SIGUSR1, outer)
+
+
+def test_a_worker_that_dies_stops_the_study_with_a_message() -> None:
+    with pytest.raises(RunStopped, match=r"a worker process died .* rerun"):
+        list(Workers(2).map(die, [1, 2, 3]))
