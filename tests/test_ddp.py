@@ -261,13 +261,11 @@ def test_ddp_from_the_command_line_shares_one_run_directory(tmp_path: Path) -> N
 
 
 # ---- SLURM: hydra/launcher=slurm sends the same runs to a cluster -----------------------------
-def launcher_config(*overrides: str) -> dict[str, Any]:
+def launcher_config(*overrides: str, app: str = "train") -> dict[str, Any]:
     """hydra.launcher as composed for ``overrides``, with the trainer-derived fields resolved."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            "train", overrides=["hydra/launcher=slurm", *overrides], return_hydra_config=True
-        )
+        cfg = compose(app, overrides=["hydra/launcher=slurm", *overrides], return_hydra_config=True)
     GlobalHydra.instance().clear()
     launcher = cfg.hydra.launcher
     return {key: launcher[key] for key in launcher if key != "submitit_folder"}
@@ -280,6 +278,12 @@ def test_slurm_launcher_requests_what_the_trainer_config_uses() -> None:
     assert single["timeout_min"] > 0 and single["name"] == "train"
     ddp = launcher_config("trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2")
     assert (ddp["nodes"], ddp["tasks_per_node"], ddp["gpus_per_node"]) == (2, 4, 4)
+
+
+def test_a_study_as_slurm_jobs_asks_for_a_core_per_worker_and_no_gpu() -> None:
+    study = launcher_config("study=grid", "workers=16", "+job=0", app="study")
+    assert (study["nodes"], study["tasks_per_node"], study["gpus_per_node"]) == (1, 1, 0)
+    assert study["cpus_per_task"] == 16 and study["name"] == "study"
 
 
 def test_slurm_launcher_composes_from_the_command_line() -> None:
