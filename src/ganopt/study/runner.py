@@ -342,7 +342,7 @@ def run_study(cfg: DictConfig) -> None:
             name = signal.Signals(workers.signum).name
             raise RunInterrupted(
                 f"the study stopped on {name} in phase {phase}, with {len(unheld(cfg, every))} "
-                f"of its {len(every)} slots still to run (the trials it interrupted hold none). "
+                f"of its {len(every)} slots still to run (the trials it interrupted among them). "
                 "Everything that finished is in the journal; rerun the same command to continue.",
                 step=0,
                 signum=workers.signum,
