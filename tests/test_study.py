@@ -23,8 +23,16 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from ganopt.compose import compose_config
+from ganopt.errors import ConfigError
 from ganopt.study.report import budget_line, collect, write_report
-from ganopt.study.runner import abandon_stale, holders, load_study, run_study, storage
+from ganopt.study.runner import (
+    abandon_stale,
+    holders,
+    load_study,
+    run_study,
+    score,
+    storage,
+)
 from ganopt.train import train
 
 State = optuna.trial.TrialState
@@ -246,3 +254,17 @@ def states(journal: Path, state: State) -> list[optuna.trial.FrozenTrial]:
             deepcopy=False, states=(state,)
         )
     ]
+
+
+def test_each_study_scores_only_its_own_objective(tmp_path: Path) -> None:
+    """digits is judged by eval/fcd alone: the 2D studies' objective must not merge into it."""
+    digits = study_config(tmp_path, "study=digits")
+    assert dict(digits.study.objective) == {"eval/fcd": -1.0}
+    assert dict(digits.study.success) == {"eval/fcd": "<= 5"}
+    with pytest.raises(
+        ConfigError,
+        match=r"eval/modes, which this study's runs do not report; "
+        r"they report eval/fcd",
+    ):
+        score({"eval/fcd": 11.0, "loss/d": 1.0}, {"eval/modes": 1.0, "eval/fcd": -1.0})
+    assert score({"eval/fcd": 11.0}, dict(digits.study.objective)) == -11.0

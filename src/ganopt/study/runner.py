@@ -159,6 +159,13 @@ class Pruning(L.Callback):
 
 def score(metrics: Any, objective: dict[str, float]) -> float:
     """The objective, higher is better: a weighted sum of final metrics (e.g. -1 x KL)."""
+    if missing := [key for key in objective if key not in metrics]:
+        reported = sorted(key for key in metrics if key.startswith("eval/"))
+        raise ConfigError(
+            f"study.objective weights {', '.join(missing)}, which this study's runs do not "
+            f"report; they report {', '.join(reported) or 'no eval/ metric'}. Weight those "
+            "(e.g. study.objective={eval/fcd: -1.0}) or give the runs that metric."
+        )
     return float(sum(weight * float(metrics[key]) for key, weight in objective.items()))
 
 
