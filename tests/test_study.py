@@ -14,9 +14,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
+import torch
 from conftest import CONF, ROOT
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -26,6 +28,7 @@ from ganopt.compose import compose_config
 from ganopt.errors import ConfigError
 from ganopt.study.report import budget_line, collect, write_report
 from ganopt.study.runner import (
+    Pruning,
     abandon_stale,
     holders,
     load_study,
@@ -268,3 +271,16 @@ def test_each_study_scores_only_its_own_objective(tmp_path: Path) -> None:
     ):
         score({"eval/fcd": 11.0, "loss/d": 1.0}, {"eval/modes": 1.0, "eval/fcd": -1.0})
     assert score({"eval/fcd": 11.0}, dict(digits.study.objective)) == -11.0
+
+
+def test_pruning_reports_each_evaluation_and_a_wrong_objective_stops_the_first() -> None:
+    """A misnamed objective costs one evaluation (500 steps), not a whole trial."""
+    study = optuna.create_study(direction="maximize")
+    evaluation = SimpleNamespace(
+        should_stop=False, callback_metrics={"eval/fcd": torch.tensor(11.0)}
+    )
+    at_500 = SimpleNamespace(generator_steps=500)
+    Pruning(study.ask(), {"eval/fcd": -1.0}).on_validation_end(evaluation, at_500)
+    assert study.trials[0].intermediate_values == {500: -11.0}
+    with pytest.raises(ConfigError, match="eval/modes, which this study's runs do not report"):
+        Pruning(study.ask(), {"eval/modes": 1.0}).on_validation_end(evaluation, at_500)

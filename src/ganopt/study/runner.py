@@ -148,11 +148,12 @@ class Pruning(L.Callback):
         self.trial, self.objective = trial, objective
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: GAN) -> None:
-        metrics = trainer.callback_metrics
-        if trainer.should_stop or not all(key in metrics for key in self.objective):
+        if trainer.should_stop:
             return  # the final evaluation is the trial's value, not an intermediate one
         step = pl_module.generator_steps
-        self.trial.report(score(metrics, self.objective), step)
+        # score() names a weighted metric the runs do not report: at the first evaluation, not
+        # after a whole trial.
+        self.trial.report(score(trainer.callback_metrics, self.objective), step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at generator step {step}")
 
