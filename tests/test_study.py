@@ -32,6 +32,7 @@ from ganopt.study.runner import (
     abandon_stale,
     holders,
     load_study,
+    rates_out_of_reach,
     run_study,
     score,
     storage,
@@ -149,6 +150,16 @@ def test_rerunning_a_finished_study_runs_nothing(smoke: DictConfig, caplog) -> N
     # finished slots are skipped before any worker process is started for them
     assert "phase 1: 0 of 6 slots to run, 2 workers" in caplog.messages
     assert "phase 2: 0 of 4 slots to run, 2 workers" in caplog.messages
+    assert not [m for m in caplog.messages if "leaves out" in m]
+    narrow = smoke.copy()
+    narrow.study.space.lr.low = 5e-4  # above both presets' rates (2e-4, 1e-4)
+    run_study(narrow)
+    assert (
+        "study.space.lr [0.0005, 0.01] leaves out adam optimizer.generator.lr=0.0002, "
+        "adam optimizer.discriminator.lr=0.0002, rmsprop optimizer.generator.lr=0.0001, "
+        "rmsprop optimizer.discriminator.lr=0.0001: phase 1 cannot try the rate each of these "
+        "optimizers is configured with, which handicaps it; widen study.space.lr."
+    ) in caplog.messages
 
 
 def test_a_killed_study_reruns_only_the_unfinished_slot(tmp_path: Path) -> None:
@@ -284,3 +295,14 @@ def test_pruning_reports_each_evaluation_and_a_wrong_objective_stops_the_first()
     assert study.trials[0].intermediate_values == {500: -11.0}
     with pytest.raises(ConfigError, match="eval/modes, which this study's runs do not report"):
         Pruning(study.ask(), {"eval/modes": 1.0}).on_validation_end(evaluation, at_500)
+
+
+def test_a_search_space_that_leaves_out_an_optimizers_own_rate_is_named(tmp_path: Path) -> None:
+    """Adagrad's preset lr is 1e-2: a digits space capped at 3e-3 could never try it."""
+    assert rates_out_of_reach(study_config(tmp_path, "study=digits")) == []
+    assert rates_out_of_reach(study_config(tmp_path, "study=grid")) == []
+    narrow = study_config(tmp_path, "study=digits", "study.space.lr.high=3e-3")
+    assert rates_out_of_reach(narrow) == [
+        "adagrad optimizer.generator.lr=0.01",
+        "adagrad optimizer.discriminator.lr=0.01",
+    ]

@@ -129,6 +129,22 @@ def search_overrides(cfg: DictConfig, optimizer: str, trial: optuna.Trial) -> li
     return overrides
 
 
+def rates_out_of_reach(cfg: DictConfig) -> list[str]:
+    """The optimizers' own learning rates that ``study.space.lr`` leaves out: a space that
+    cannot sample an optimizer's rate starves it (Adagrad, 1e-2, under [3e-5, 3e-3])."""
+    low, high = cfg.study.space.lr.low, cfg.study.space.lr.high
+    return [
+        f"{optimizer} {key}={lr:g}"
+        for optimizer in cfg.study.optimizers
+        for key, lr in learning_rates(
+            compose_config(
+                [*cfg.study.base, f"optimizer={optimizer}"], Path(cfg.runs_dir)
+            ).optimizer
+        )
+        if not low <= lr <= high
+    ]
+
+
 def _optimizer_nodes(node: DictConfig, key: str = "optimizer") -> Iterator[tuple[str, Any]]:
     for name in ("generator", "discriminator", "base"):
         child = node.get(name)
@@ -333,6 +349,14 @@ def run_study(cfg: DictConfig) -> None:
     quiet()
     if cfg.phases and (stale := abandon_stale(cfg)) > 0:
         log.info("%d trials of a stopped run of this study will be run again", stale)
+    if 1 in cfg.phases and (unreachable := rates_out_of_reach(cfg)):
+        log.warning(
+            "study.space.lr [%g, %g] leaves out %s: phase 1 cannot try the rate each of these "
+            "optimizers is configured with, which handicaps it; widen study.space.lr.",
+            cfg.study.space.lr.low,
+            cfg.study.space.lr.high,
+            ", ".join(unreachable),
+        )
     settings, workers = plain(cfg), Workers(cfg.workers)
     for phase in cfg.phases:
         every = slots(cfg, phase)
