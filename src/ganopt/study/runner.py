@@ -107,10 +107,15 @@ def holders(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
 
 
 # ---- the search space ---------------------------------------------------------------------------
+def preset(cfg: DictConfig, optimizer: str) -> DictConfig:
+    """A run's config before the search changes it: the study's base with this optimizer."""
+    return compose_config([*cfg.study.base, f"optimizer={optimizer}"], Path(cfg.runs_dir))
+
+
 def search_overrides(cfg: DictConfig, optimizer: str, trial: optuna.Trial) -> list[str]:
     """Sample this trial's settings: a log-uniform lr per network, and beta1 or momentum where
     the optimizer has them (the same for both networks)."""
-    base = compose_config([*cfg.study.base, f"optimizer={optimizer}"], Path(cfg.runs_dir))
+    base = preset(cfg, optimizer)
     space = cfg.study.space
     overrides = []
     for key, _ in learning_rates(base.optimizer):
@@ -136,11 +141,7 @@ def rates_out_of_reach(cfg: DictConfig) -> list[str]:
     return [
         f"{optimizer} {key}={lr:g}"
         for optimizer in cfg.study.optimizers
-        for key, lr in learning_rates(
-            compose_config(
-                [*cfg.study.base, f"optimizer={optimizer}"], Path(cfg.runs_dir)
-            ).optimizer
-        )
+        for key, lr in learning_rates(preset(cfg, optimizer).optimizer)
         if not low <= lr <= high
     ]
 
