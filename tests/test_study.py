@@ -144,9 +144,12 @@ def test_a_second_run_in_one_process_repeats_the_first(tmp_path: Path) -> None:
 
 def test_rerunning_a_finished_study_runs_nothing(smoke: DictConfig, caplog) -> None:
     before = {o: len(trials(smoke, f"{o}/phase1")) for o in smoke.study.optimizers}
+    journal = Path(smoke.storage).read_bytes()
     with caplog.at_level(logging.INFO):
         run_study(smoke)
     assert {o: len(trials(smoke, f"{o}/phase1")) for o in smoke.study.optimizers} == before
+    # the committed journal stays as it was (create_study appended a record on every run)
+    assert Path(smoke.storage).read_bytes() == journal
     # finished slots are skipped before any worker process is started for them
     assert "phase 1: 0 of 6 slots to run, 2 workers" in caplog.messages
     assert "phase 2: 0 of 4 slots to run, 2 workers" in caplog.messages

@@ -74,21 +74,29 @@ def load_study(
 ) -> optuna.Study:
     """The study of one optimizer and phase. Each worker builds its own sampler, so the
     sampler's seed is the slot's: the same policy for every optimizer, a different draw per
-    trial, and the same draws when the study is run again."""
+    trial, and the same draws when the study is run again. An existing study is loaded, not
+    created again: Optuna's ``create_study(load_if_exists=True)`` appends a creation record to
+    the journal on every call, so rerunning a finished study would change its committed file."""
     optimizer = name.split("/")[0]
     seed = 1000 * sorted(cfg.study.optimizers).index(optimizer) + slot
-    pruner = optuna.pruners.MedianPruner(
-        n_startup_trials=cfg.study.pruning.startup_trials,
-        n_warmup_steps=cfg.study.pruning.warmup_steps,
-    )
-    return optuna.create_study(
-        study_name=name,
-        storage=store,
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=cfg.study.startup_trials),
-        pruner=pruner if cfg.study.pruning.enabled else optuna.pruners.NopPruner(),
-        load_if_exists=True,
-    )
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=cfg.study.startup_trials)
+    pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
+    if cfg.study.pruning.enabled:
+        pruner = optuna.pruners.MedianPruner(
+            n_startup_trials=cfg.study.pruning.startup_trials,
+            n_warmup_steps=cfg.study.pruning.warmup_steps,
+        )
+    try:
+        return optuna.load_study(study_name=name, storage=store, sampler=sampler, pruner=pruner)
+    except KeyError:  # not there yet; a worker creating it at the same moment is fine
+        return optuna.create_study(
+            study_name=name,
+            storage=store,
+            direction="maximize",
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=True,
+        )
 
 
 def holders(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
