@@ -148,7 +148,7 @@ def test_rerunning_a_finished_study_runs_nothing(smoke: DictConfig, caplog) -> N
     with caplog.at_level(logging.INFO):
         run_study(smoke)
     assert {o: len(trials(smoke, f"{o}/phase1")) for o in smoke.study.optimizers} == before
-    # the committed journal stays as it was (create_study appended a record on every run)
+    # nothing is written to the journal, so a committed one stays clean
     assert Path(smoke.storage).read_bytes() == journal
     # finished slots are skipped before any worker process is started for them
     assert "phase 1: 0 of 6 slots to run, 2 workers" in caplog.messages
