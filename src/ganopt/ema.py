@@ -63,29 +63,11 @@ class EMA(nn.Module):
             mine.copy_(theirs)
         self.calibrated = False
 
-    @torch.no_grad()
     def calibrate(self) -> None:
-        """Re-estimate the BatchNorm statistics for the averaged weights: the cumulative mean
-        over ``calibration_batches`` train-mode batches of seeded latent codes (drawn on the CPU,
-        so every device sees the same codes; the global RNG is not touched)."""
-        norms = [m for m in self.network.modules() if isinstance(m, _BatchNorm)]
-        norms = [m for m in norms if m.track_running_stats]
-        if norms:
-            codes = torch.Generator().manual_seed(0)
-            device = next(self.network.parameters()).device
-            modes = [(m, m.training, m.momentum) for m in norms]
-            for norm in norms:
-                norm.reset_running_stats()
-                norm.momentum = None  # cumulative average over the calibration batches
-                norm.train()
-            try:
-                for _ in range(self.calibration_batches):
-                    z = torch.randn(self.calibration_batch_size, self.latent_dim, generator=codes)
-                    self.network(z.to(device))
-            finally:
-                for norm, training, momentum in modes:
-                    norm.train(training)
-                    norm.momentum = momentum
+        """Re-estimate the BatchNorm statistics for the averaged weights."""
+        standing_statistics(
+            self.network, self.latent_dim, self.calibration_batches, self.calibration_batch_size
+        )
         self.calibrated = True
 
     def _loaded(self, _incompatible_keys: object) -> None:
@@ -95,3 +77,29 @@ class EMA(nn.Module):
         if not self.training and not self.calibrated:
             self.calibrate()
         return self.network(z)
+
+
+@torch.no_grad()
+def standing_statistics(
+    network: nn.Module, latent_dim: int, batches: int = 8, batch_size: int = 256
+) -> None:
+    """Re-estimate a generator's BatchNorm statistics for its current weights: the cumulative
+    mean over ``batches`` train-mode batches of seeded latent codes (drawn on the CPU, so every
+    device sees the same codes; the global RNG is not touched). A pure function of the weights."""
+    norms = [m for m in network.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    codes = torch.Generator().manual_seed(0)
+    device = next(network.parameters()).device
+    modes = [(m, m.training, m.momentum) for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the calibration batches
+        norm.train()
+    try:
+        for _ in range(batches):
+            network(torch.randn(batch_size, latent_dim, generator=codes).to(device))
+    finally:
+        for norm, training, momentum in modes:
+            norm.train(training)
+            norm.momentum = momentum

@@ -7,7 +7,8 @@ GAN papers report; Lightning's ``global_step`` counts every optimizer step) and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import lightning as L
@@ -18,12 +19,12 @@ from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader, TensorDataset
 
 from ganopt.data.base import InMemoryDataModule, examples
-from ganopt.ema import EMA
+from ganopt.ema import EMA, standing_statistics
 from ganopt.errors import RunDiverged
 from ganopt.losses import AdversarialLoss
 from ganopt.models import latent_dim
 from ganopt.regularizers import Regularizer, as_named
-from ganopt.updates import Alternating, Player, Turn, UpdateScheme, plain_step
+from ganopt.updates import Alternating, Player, Turn, UpdateScheme
 
 # What raise_if_diverged watches, in the order of its flags; and the config key of each network.
 WATCHED = ("loss/d", "loss/g", "the weights of D", "the weights of G")
@@ -76,6 +77,8 @@ class GAN(L.LightningModule):
         # that watching for divergence costs no sync per step; read by raise_if_diverged().
         self._nonfinite = torch.zeros(2, dtype=torch.bool)  # on the device from on_train_start
         self._checked_step = 0
+        self._evaluating = ExitStack()  # open while Lightning's validation loop runs
+        self._averaged = False  # schedule-free optimizers hold their averaged weights now
 
     # ---- sampling -------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -114,7 +117,8 @@ class GAN(L.LightningModule):
                 scheduler.step()
             self.generator_steps += g.updates
             if self.ema is not None:
-                self.ema.update(self.generator, self.generator_steps)
+                with self.averaged_weights("g", statistics=False):
+                    self.ema.update(self.generator, self.generator_steps)
         if log:
             self.log_training_state(d, g)
         if self.generator_steps >= self.steps:
@@ -146,7 +150,7 @@ class GAN(L.LightningModule):
         toggled = lambda: self.toggled_optimizer(optimizer)  # noqa: E731
         # Only generator updates are counted (the training length): only they pay the host
         # sync of asking the GradScaler whether the step was taken.
-        step = self.step_taken if net == "g" else plain_step
+        step = self.step_taken if net == "g" else self.step_optimizer
         return Player(optimizer, loss, backward, toggled, step)
 
     def clip_gradients_of(self, optimizer: Any, net: str, measure: bool) -> dict[str, Tensor]:
@@ -166,17 +170,26 @@ class GAN(L.LightningModule):
             norm = torch.nn.utils.clip_grad_norm_(params, max_norm * scale)
         return {f"grad_norm/{net}": norm / scale}
 
+    def step_optimizer(self, optimizer: Any) -> bool:
+        """Step outside autocast: the training step runs under the precision plugin's autocast,
+        and an optimizer's own matrix products (SOAP's eigenbases, Muon's bfloat16
+        Newton-Schulz) must not be recast to fp16/bf16 by it."""
+        with torch.autocast(self.device.type, enabled=False):
+            optimizer.step()
+        return True
+
     def step_taken(self, optimizer: Any) -> bool:
         """Step ``optimizer``; False if the GradScaler skipped the step for inf/NaN gradients
         (it lowers its scale exactly then, and only then)."""
         if (scaler := self._grad_scaler()) is None:
-            optimizer.step()
-            return True
+            return self.step_optimizer(optimizer)
         scale = scaler.get_scale()
-        optimizer.step()
+        self.step_optimizer(optimizer)
         return scaler.get_scale() >= scale
 
     def on_train_start(self) -> None:
+        for optimizer in self.mode_switching_optimizers().values():
+            optimizer.train()  # a checkpoint is saved in eval mode (averaged weights)
         self._nonfinite = torch.zeros(2, dtype=torch.bool, device=self.device)
         self._checked_step = self.generator_steps
         # DDP: every rank was seeded alike (and a resumed run gives every rank rank 0's RNG
@@ -191,6 +204,46 @@ class GAN(L.LightningModule):
             self.trainer.should_stop = True
             return -1  # Lightning: skip the rest of the epoch
         return None
+
+    # ---- schedule-free optimizers train at one point and are evaluated at another -------------
+    def mode_switching_optimizers(self) -> dict[str, Any]:
+        """The optimizers with ``train()``/``eval()`` modes (Schedule-Free), by network."""
+        optimizers = self.optimizers()  # type: ignore[attr-defined]  # a list of two
+        found = {}
+        for net, wrapper in zip("gd", optimizers, strict=True):
+            optimizer = getattr(wrapper, "optimizer", wrapper)  # Lightning's wrapper, unwrapped
+            if callable(getattr(optimizer, "eval", None)):
+                found[net] = optimizer
+        return found
+
+    @contextmanager
+    def averaged_weights(self, networks: str = "gd", statistics: bool = True) -> Iterator[None]:
+        """Evaluate, sample and save at the point schedule-free optimizers evaluate at: their
+        ``eval()`` puts the averaged weights x in the networks, ``train()`` the training point y
+        back (Lightning switches neither, issue 20441). With ``statistics`` the generator's
+        BatchNorm statistics are re-estimated for x (standing statistics: a pure function of
+        the weights, so a resumed run stays exact). Nothing happens for other optimizers."""
+        optimizers = [o for n, o in self.mode_switching_optimizers().items() if n in networks]
+        if self._averaged or not optimizers:
+            yield
+            return
+        self._averaged = True
+        for optimizer in optimizers:
+            optimizer.eval()
+        if statistics:
+            standing_statistics(self.generator, self.latent_dim)
+        try:
+            yield
+        finally:
+            for optimizer in optimizers:
+                optimizer.train()
+            self._averaged = False
+
+    def on_validation_start(self) -> None:  # before any callback scores or saves
+        self._evaluating.enter_context(self.averaged_weights())
+
+    def on_validation_end(self) -> None:  # after ModelCheckpoint and EarlyStopping
+        self._evaluating.close()
 
     # ---- divergence: NaN/Inf in a loss or in the weights ---------------------------------------
     def _watch_finite(self, d_loss: Tensor, g_loss: Tensor) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import lightning as L
@@ -16,7 +17,8 @@ class EveryNSteps(L.Callback):
     ``every_n_steps <= 0`` keeps only the final call. Before each call the module checks that
     nothing diverged (``GAN.raise_if_diverged``), so no callback saves or scores NaN weights. A
     run stopped by a signal gets the final call only from callbacks that set
-    ``run_when_interrupted`` (the checkpoint): the time before a SLURM kill is short.
+    ``run_when_interrupted`` (the checkpoint): the time before a SLURM kill is short. Calls run
+    with schedule-free optimizers in eval mode (``GAN.averaged_weights``).
     """
 
     run_when_interrupted = False
@@ -45,7 +47,9 @@ class EveryNSteps(L.Callback):
         self._done = pl_module.generator_steps
         if hasattr(pl_module, "raise_if_diverged"):
             pl_module.raise_if_diverged()
-        self.run(trainer, pl_module)
+        averaged = getattr(pl_module, "averaged_weights", nullcontext)
+        with averaged():  # schedule-free optimizers: samples and checkpoints hold x
+            self.run(trainer, pl_module)
 
     def run(self, trainer: L.Trainer, pl_module: GAN) -> None:
         raise NotImplementedError

@@ -1,0 +1,212 @@
+"""Muon (Jordan et al. 2024) for every weight a network has: matrices and convolution kernels.
+
+Muon replaces a momentum step by its nearest semi-orthogonal matrix (Newton–Schulz iteration):
+every direction of the layer's input space moves by the same amount. ``torch.optim.Muon`` (torch
+≥ 2.9) takes 2-D parameters only, and a DCGAN has nothing but kernels; this class is the same
+update, bit for bit on matrices (tested against torch's), applied to a kernel as the matrix
+``kernel.view(len(kernel), -1)`` (Keller Jordan's flattening): a Conv weight
+[out, in, kh, kw] as out × in·kh·kw, the matrix of its receptive field; a ConvTranspose weight
+[in, out, kh, kw] as in × out·kh·kw, the matrix of the convolution it transposes.
+
+Muon is for hidden weights only: biases, gains and (by Keller Jordan's recipe) the first and last
+layers belong to AdamW. :class:`Split` puts one network's parameters in two optimizers by that
+rule, with one ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from ganopt.errors import ConfigError
+from ganopt.optim._common import check_lr, check_weight_decay
+
+Factory = Callable[[list[Tensor]], Optimizer]
+
+# Keller Jordan's quintic Newton–Schulz coefficients, as torch.optim.Muon.
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+NS_EPS = 1e-7
+ADJUST_LR_FNS = ("original", "match_rms_adamw")
+
+
+def orthogonalize(matrix: Tensor, steps: int) -> Tensor:
+    """≈ U·Vᵀ of ``matrix = U·S·Vᵀ`` by ``steps`` quintic Newton–Schulz iterations in bfloat16
+    (singular values land in about [0.7, 1.2], which Muon does not mind)."""
+    a, b, c = NS_COEFFICIENTS
+    x = matrix.bfloat16()
+    tall = matrix.size(0) > matrix.size(1)
+    if tall:
+        x = x.T
+    x.div_(x.norm().clamp(min=NS_EPS))  # spectral norm <= Frobenius norm <= 1
+    for _ in range(steps):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if tall else x
+
+
+def lr_scale(shape: torch.Size, adjust_lr_fn: str) -> float:
+    """Muon's per-matrix lr factor: ``original`` √max(1, rows/cols) (Keller Jordan), or
+    ``match_rms_adamw`` 0.2·√max(rows, cols), which makes the update's RMS AdamW's (Moonshot)."""
+    rows, cols = shape
+    if adjust_lr_fn == "original":
+        return math.sqrt(max(1.0, rows / cols))
+    return 0.2 * math.sqrt(max(rows, cols))
+
+
+class Muon(Optimizer):
+    """MomentUm Orthogonalized by Newton–Schulz, on parameters with two or more dimensions.
+
+    Per parameter W with gradient G (as a matrix): ``B ← μB + (1 − μ)G``; the direction is
+    ``O = NS(G + μ(B − G))`` with Nesterov (``NS(B)`` without); ``W ← (1 − η·λ)W − η·s·O`` with s
+    from ``adjust_lr_fn``. Defaults as torch.optim.Muon, except weight decay 0 (GANs use none).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float = 0.02,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_steps: int = 5,
+        weight_decay: float = 0.0,
+        adjust_lr_fn: str = "original",
+    ) -> None:
+        check_lr(lr)
+        check_weight_decay(weight_decay)
+        if not 0.0 <= momentum < 1.0:
+            raise ConfigError(f"momentum={momentum!r} is not allowed: Muon takes 0 <= it < 1.")
+        if isinstance(ns_steps, bool) or not isinstance(ns_steps, int) or ns_steps < 1:
+            raise ConfigError(f"ns_steps={ns_steps!r} is not allowed: a whole number >= 1.")
+        if adjust_lr_fn not in ADJUST_LR_FNS:
+            raise ConfigError(
+                f"adjust_lr_fn={adjust_lr_fn!r} is not allowed: one of {', '.join(ADJUST_LR_FNS)}."
+            )
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_steps=ns_steps,
+            weight_decay=weight_decay,
+            adjust_lr_fn=adjust_lr_fn,
+        )
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            if flat := [tuple(p.shape) for p in group["params"] if p.ndim < 2]:
+                raise ConfigError(
+                    f"Muon takes matrices and kernels, and was given parameters of shape "
+                    f"{', '.join(map(str, flat))}. Give it through ganopt.optim.Split "
+                    f"(optimizer=muon), which hands biases and gains to AdamW."
+                )
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad.view(len(p), -1)
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(grad)
+                buffer: Tensor = state["momentum_buffer"]
+                buffer.lerp_(grad, 1 - momentum)
+                update = grad.lerp(buffer, momentum) if group["nesterov"] else buffer
+                direction = orthogonalize(update, group["ns_steps"])
+                p.mul_(1 - lr * group["weight_decay"])
+                scale = lr_scale(grad.shape, group["adjust_lr_fn"])
+                p.view(len(p), -1).add_(direction, alpha=-lr * scale)
+        return loss
+
+
+def hidden_matrices(
+    params: list[Tensor], kernels: bool, ends: bool, min_ndim: int = 2
+) -> list[bool]:
+    """Which of a network's parameters (in registration order) are hidden weight matrices:
+    ``min_ndim`` dimensions or more, kernels (> 2) only if ``kernels``, and the first and last
+    of them (the input projection and the output layer) only if ``ends``."""
+    chosen = [p.ndim >= min_ndim and (kernels or p.ndim <= 2) for p in params]
+    if not ends and (indices := [i for i, c in enumerate(chosen) if c]):
+        chosen[indices[0]] = chosen[indices[-1]] = False
+    return chosen
+
+
+class Split(Optimizer):
+    """One network's parameters in two optimizers by a rule: ``matrices`` (e.g. Muon) gets the
+    hidden weight matrices (see :func:`hidden_matrices`), ``rest`` (e.g. AdamW) everything else.
+
+    ``param_groups`` are the two optimizers' own group dicts, matrices' first (so schedulers,
+    Lightning's toggling, gradient clipping and the GradScaler see every parameter, and ``lr/g``
+    logs the matrices' rate); ``state_dict()`` holds both states, so a resume is exact.
+    A spectrally normalised layer's trainable weight (``parametrizations.weight.original``)
+    is an ordinary parameter of the layer's shape, so it follows the same rule.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        matrices: Factory,
+        rest: Factory,
+        kernels: bool = True,
+        ends: bool = False,
+        min_ndim: int = 2,
+    ) -> None:
+        params = list(params)
+        if params and isinstance(params[0], dict):
+            raise ConfigError("Split takes a network's parameters, not parameter groups.")
+        chosen = hidden_matrices(params, kernels, ends, min_ndim)
+        parts = {
+            "matrices": [p for p, c in zip(params, chosen, strict=True) if c],
+            "rest": [p for p, c in zip(params, chosen, strict=True) if not c],
+        }
+        factories = {"matrices": matrices, "rest": rest}
+        self.parts = {name: factories[name](members) for name, members in parts.items() if members}
+        super().__init__(params, {})
+        self._share_groups()
+
+    def _share_groups(self) -> None:
+        self.param_groups = [g for part in self.parts.values() for g in part.param_groups]
+
+    def __getstate__(self) -> dict[str, Any]:  # keep the parts through pickle and deepcopy
+        return {**super().__getstate__(), "parts": self.__dict__["parts"]}
+
+    @property
+    def gradient_evaluations(self) -> int:
+        counts = {getattr(part, "gradient_evaluations", 1) for part in self.parts.values()}
+        if len(counts) > 1:
+            raise ConfigError("Split's two optimizers must take the same gradients per update.")
+        return counts.pop() if counts else 1
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for part in self.parts.values():
+            part.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for part in self.parts.values():
+            part.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: part.state_dict() for name, part in self.parts.items()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if set(state_dict) != set(self.parts):
+            raise ValueError(
+                f"this Split holds {sorted(self.parts)}, the state dict {sorted(state_dict)}"
+            )
+        for name, part in self.parts.items():
+            part.load_state_dict(state_dict[name])
+        self._share_groups()  # loading replaces the group dicts
