@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 import torch
-from conftest import CONF, ROOT
+from conftest import CONF, ROOT, options
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
@@ -32,9 +32,11 @@ from ganopt.study.runner import (
     abandon_stale,
     holders,
     load_study,
-    rates_out_of_reach,
+    presets_out_of_reach,
     run_study,
     score,
+    search_overrides,
+    search_space,
     storage,
 )
 from ganopt.train import train
@@ -155,13 +157,13 @@ def test_rerunning_a_finished_study_runs_nothing(smoke: DictConfig, caplog) -> N
     assert "phase 2: 0 of 4 slots to run, 2 workers" in caplog.messages
     assert not [m for m in caplog.messages if "leaves out" in m]
     narrow = smoke.copy()
-    narrow.study.space.lr.low = 5e-4  # above both presets' rates (2e-4, 1e-4)
+    narrow.study.space = {"lr_generator": {"low": 5e-4}}  # above both presets' rates
     run_study(narrow)
     assert (
-        "study.space.lr [0.0005, 0.01] leaves out adam optimizer.generator.lr=0.0002, "
-        "adam optimizer.discriminator.lr=0.0002, rmsprop optimizer.generator.lr=0.0001, "
-        "rmsprop optimizer.discriminator.lr=0.0001: phase 1 cannot try the rate each of these "
-        "optimizers is configured with, which handicaps it; widen study.space.lr."
+        "the search spaces leave out adam optimizer.generator.lr=0.0002 (lr_generator "
+        "[0.0005, 0.01]), rmsprop optimizer.generator.lr=0.0001 (lr_generator [0.0005, 0.01]): "
+        "phase 1 cannot try the setting each of these optimizers is configured with, which "
+        "handicaps it; widen study.space.<name> (or optimizer.search in its conf/optimizer file)."
     ) in caplog.messages
 
 
@@ -199,9 +201,8 @@ def test_a_diverging_optimizer_fails_its_trials_and_the_study_completes(tmp_path
         "study.optimizers=[sgd]",
         "study.trials=2",
         "study.seeds=1",
-        "study.space.lr.low=10",
-        "study.space.lr.high=20",
-        "study.space.momentum=null",
+        "+study.space.lr_generator={low:10,high:20}",
+        "+study.space.lr_discriminator={low:10,high:20}",
         base=[*QUICK, "loss=wasserstein"],
     )
     run_study(cfg)
@@ -302,10 +303,71 @@ def test_pruning_reports_each_evaluation_and_a_wrong_objective_stops_the_first()
 
 def test_a_search_space_that_leaves_out_an_optimizers_own_rate_is_named(tmp_path: Path) -> None:
     """Adagrad's preset lr is 1e-2: a digits space capped at 3e-3 could never try it."""
-    assert rates_out_of_reach(study_config(tmp_path, "study=digits")) == []
-    assert rates_out_of_reach(study_config(tmp_path, "study=grid")) == []
-    narrow = study_config(tmp_path, "study=digits", "study.space.lr.high=3e-3")
-    assert rates_out_of_reach(narrow) == [
-        "adagrad optimizer.generator.lr=0.01",
-        "adagrad optimizer.discriminator.lr=0.01",
+    assert presets_out_of_reach(study_config(tmp_path, "study=digits")) == []
+    assert presets_out_of_reach(study_config(tmp_path, "study=grid")) == []
+    narrow = study_config(
+        tmp_path,
+        "study=digits",
+        "study.space.lr_generator.high=3e-3",
+        "study.space.lr_discriminator.high=3e-3",
+    )
+    assert presets_out_of_reach(narrow) == [
+        "adagrad optimizer.generator.lr=0.01 (lr_generator [3e-05, 0.003])",
+        "adagrad optimizer.discriminator.lr=0.01 (lr_discriminator [3e-05, 0.003])",
     ]
+
+
+def test_every_optimizer_preset_declares_a_space_that_holds_its_own_settings(
+    tmp_path: Path,
+) -> None:
+    every = options("optimizer")
+    cfg = study_config(tmp_path, "study=smoke", f"study.optimizers=[{','.join(every)}]")
+    assert presets_out_of_reach(cfg) == []  # also: every declared key exists in the preset
+
+
+@pytest.mark.parametrize("name", ["ring", "grid", "digits"])
+def test_the_committed_studies_trials_lie_inside_the_declared_spaces(
+    tmp_path: Path, name: str
+) -> None:
+    """The committed journals stay valid: each phase-1 trial's parameters are the parameters
+    its optimizer's declared space (with the study's changes) has, and inside its ranges."""
+    cfg = study_config(tmp_path, f"study={name}")
+    store = storage(ROOT / "docs" / "studies" / name / "trials.journal")
+    for optimizer in cfg.study.optimizers:
+        space = {param.name: param for param in search_space(cfg, optimizer)}
+        done = [t for t in load_study(cfg, f"{optimizer}/phase1", store).trials if t.params]
+        assert len(done) >= cfg.study.trials
+        for trial in done:
+            assert set(trial.params) == set(space), (optimizer, trial.number)
+            for key, value in trial.params.items():
+                assert space[key].allows(value), (optimizer, trial.number, key, value)
+
+
+def test_a_learning_rate_free_optimizer_searches_its_own_parameters(tmp_path: Path) -> None:
+    cfg = study_config(tmp_path, "study=smoke")
+    drawn = {
+        "d_coef_generator": 2.5,
+        "d_coef_discriminator": 0.5,
+        "growth_rate": 1.05,
+        "safeguard_warmup": False,
+    }
+    assert search_overrides(cfg, "prodigy", optuna.trial.FixedTrial(drawn)) == [
+        "optimizer.generator.d_coef=2.5",
+        "optimizer.discriminator.d_coef=0.5",
+        "optimizer.generator.growth_rate=1.05",
+        "optimizer.discriminator.growth_rate=1.05",
+        "optimizer.generator.safeguard_warmup=false",
+        "optimizer.discriminator.safeguard_warmup=false",
+    ]
+    beta = {"lr_generator": 1e-3, "lr_discriminator": 2e-3, "beta1": 0.25}
+    assert search_overrides(cfg, "adam", optuna.trial.FixedTrial(beta))[-2:] == [
+        "optimizer.generator.betas=[0.25,0.999]",
+        "optimizer.discriminator.betas=[0.25,0.999]",
+    ]
+
+
+def test_a_space_change_no_optimizer_searches_is_named(tmp_path: Path) -> None:
+    cfg = study_config(tmp_path, "study=smoke", "+study.space.lr={low:1e-4,high:1e-2}")
+    with pytest.raises(ConfigError, match=r"study.space changes lr, which none of"):
+        run_study(cfg)
+    assert not Path(cfg.storage).exists()

@@ -212,9 +212,14 @@ def write_plots(results: list[OptimizerResult], out: Path) -> list[Path]:
         for row, network in enumerate(("generator", "discriminator")):
             ax = axes[row][col]
             done = [t for t in r.search if t.state == State.COMPLETE]
-            ax.scatter([t.params[f"lr_{network}"] for t in done], [t.value for t in done], s=14)
-            ax.set_xscale("log")
-            ax.set_title(f"{r.optimizer}: lr of {network[0].upper()}", fontsize="small")
+            # the network's first searched step size: lr, Muon's rate, Prodigy's d_coef
+            key = next((k for t in done for k in t.params if k.endswith(f"_{network}")), None)
+            if key is not None:
+                ax.scatter([t.params[key] for t in done], [t.value for t in done], s=14)
+                ax.set_xscale("log")
+            name = (key or "step size").removesuffix(f"_{network}")
+            name = "lr" if key == f"lr_{network}" else name
+            ax.set_title(f"{r.optimizer}: {name} of {network[0].upper()}", fontsize="small")
     figure.supylabel("score")
     figure.savefig(out / "lr_sensitivity.png")
     return [out / "expected_best.png", out / "lr_sensitivity.png"]

@@ -20,7 +20,6 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.storages.journal import JournalFileBackend
 
 from ganopt.compose import compose_config
-from ganopt.config import learning_rates, plain
+from ganopt.config import plain
 from ganopt.errors import ConfigError, RunInterrupted, RunStopped
 from ganopt.study.workers import Workers
 from ganopt.train import gradient_evaluations, train
@@ -120,46 +119,141 @@ def preset(cfg: DictConfig, optimizer: str) -> DictConfig:
     return compose_config([*cfg.study.base, f"optimizer={optimizer}"], Path(cfg.runs_dir))
 
 
+@dataclass(frozen=True)
+class Param:
+    """One searched hyperparameter: an Optuna parameter and the config keys it sets (one value
+    for all of them, e.g. beta1 for both networks), as an optimizer's ``search`` declares it."""
+
+    name: str
+    at: tuple[str, ...]  # keys under ``optimizer``; ``betas.0`` is an element of a list
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    int: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        if self.choices is not None:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        assert self.low is not None and self.high is not None
+        if self.int:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+    def allows(self, value: Any) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        return self.low is not None and self.high is not None and self.low <= value <= self.high
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return f"{self.name} {list(self.choices)}"
+        return f"{self.name} [{self.low:g}, {self.high:g}]"
+
+
+def search_space(cfg: DictConfig, optimizer: str, base: DictConfig | None = None) -> list[Param]:
+    """The optimizer's declared space (``optimizer.search`` in conf/optimizer/<name>.yaml), with
+    this study's changes (``study.space.<name>``: a range, or choices, for every optimizer that
+    declares the parameter, or only those in its ``optimizers`` list)."""
+    base = preset(cfg, optimizer) if base is None else base
+    declared = base.optimizer.get("search")
+    if not declared:
+        raise ConfigError(
+            f"study.optimizers names {optimizer}, whose conf/optimizer/{optimizer}.yaml declares "
+            "no search space: add an optimizer.search block (each parameter's keys, range and "
+            "scale, as in conf/optimizer/adam.yaml)."
+        )
+    space = {str(name): plain(spec) for name, spec in declared.items()}
+    changes = cfg.study.get("space")
+    for name, change in (plain(changes) if changes else {}).items():
+        change = dict(change)
+        only = change.pop("optimizers", None)
+        if name in space and (only is None or optimizer in only):
+            space[name].update(change)
+    params = []
+    for name, spec in space.items():
+        at = spec.pop("at")
+        choices = spec.pop("choices", None)
+        params.append(
+            Param(
+                name,
+                tuple([at] if isinstance(at, str) else at),
+                choices=tuple(choices) if choices is not None else None,
+                **spec,
+            )
+        )
+    return params
+
+
 def search_overrides(cfg: DictConfig, optimizer: str, trial: optuna.Trial) -> list[str]:
-    """Sample this trial's settings: a log-uniform lr per network, and beta1 or momentum where
-    the optimizer has them (the same for both networks)."""
+    """Sample this trial's settings from the optimizer's search space, as overrides."""
     base = preset(cfg, optimizer)
-    space = cfg.study.space
-    overrides = []
-    for key, _ in learning_rates(base.optimizer):
-        network = key.split(".")[1]
-        lr = trial.suggest_float(f"lr_{network}", space.lr.low, space.lr.high, log=True)
-        overrides.append(f"{key}={lr:.6g}")
-    for key, node in _optimizer_nodes(base.optimizer):
-        if "betas" in node and space.get("beta1") is not None:
-            beta1 = trial.suggest_float("beta1", space.beta1.low, space.beta1.high)
-            overrides.append(f"{key}.betas=[{beta1:.4g},{node.betas[1]}]")
-        if "momentum" in node and space.get("momentum") is not None:
-            momentum = trial.suggest_float("momentum", space.momentum.low, space.momentum.high)
-            overrides.append(f"{key}.momentum={momentum:.4g}")
-    if space.get("d_steps") is not None:
-        overrides.append(f"d_steps={trial.suggest_int('d_steps', *space.d_steps)}")
-    return overrides
-
-
-def rates_out_of_reach(cfg: DictConfig) -> list[str]:
-    """The optimizers' own learning rates that ``study.space.lr`` leaves out: a space that
-    cannot sample an optimizer's rate starves it (Adagrad, 1e-2, under [3e-5, 3e-3])."""
-    low, high = cfg.study.space.lr.low, cfg.study.space.lr.high
     return [
-        f"{optimizer} {key}={lr:g}"
-        for optimizer in cfg.study.optimizers
-        for key, lr in learning_rates(preset(cfg, optimizer).optimizer)
-        if not low <= lr <= high
+        override(base, f"optimizer.{key}", value)
+        for param in search_space(cfg, optimizer, base)
+        for value in [param.suggest(trial)]
+        for key in param.at
     ]
 
 
-def _optimizer_nodes(node: DictConfig, key: str = "optimizer") -> Iterator[tuple[str, Any]]:
-    for name in ("generator", "discriminator", "base"):
-        child = node.get(name)
-        if isinstance(child, DictConfig):
-            yield f"{key}.{name}", child
-            yield from _optimizer_nodes(child, f"{key}.{name}")
+def override(base: DictConfig, key: str, value: Any) -> str:
+    """``key=value`` on the command line; an element of a list (``betas.0``) sets the list."""
+    parent, _, last = key.rpartition(".")
+    if last.isdigit():
+        values = list(preset_value(base, parent))
+        values[int(last)] = value
+        return f"{parent}=[{','.join(_text(v) for v in values)}]"
+    return f"{key}={_text(value)}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def preset_value(base: DictConfig, key: str) -> Any:
+    value = OmegaConf.select(base, key, default=_ABSENT)
+    if value is _ABSENT:
+        raise ConfigError(
+            f"the search space of this optimizer sets {key}, which its preset does not have: "
+            "fix the 'at' keys of optimizer.search in its conf/optimizer file."
+        )
+    return value
+
+
+_ABSENT = object()
+
+
+def presets_out_of_reach(cfg: DictConfig) -> list[str]:
+    """The presets' own values that their search spaces leave out: a space that cannot sample
+    an optimizer's own setting handicaps it (Adagrad's lr 1e-2 under [3e-5, 3e-3])."""
+    missed = []
+    for optimizer in cfg.study.optimizers:
+        base = preset(cfg, optimizer)
+        for param in search_space(cfg, optimizer, base):
+            for key in param.at:
+                value = preset_value(base, f"optimizer.{key}")
+                if not param.allows(value):
+                    missed.append(
+                        f"{optimizer} optimizer.{key}={_text(value)} ({param.describe()})"
+                    )
+    return missed
+
+
+def check_space(cfg: DictConfig) -> None:
+    """A ``study.space`` entry that no optimizer of the study declares is a typo."""
+    declared = {
+        name
+        for optimizer in cfg.study.optimizers
+        for name in (preset(cfg, optimizer).optimizer.get("search") or {})
+    }
+    if unknown := sorted(set(cfg.study.get("space") or {}) - declared):
+        raise ConfigError(
+            f"study.space changes {', '.join(unknown)}, which none of this study's optimizers "
+            f"searches; they search {', '.join(sorted(declared))} (optimizer.search in "
+            "conf/optimizer/<name>.yaml)."
+        )
 
 
 # ---- one trial ----------------------------------------------------------------------------------
@@ -356,16 +450,17 @@ def run_study(cfg: DictConfig) -> None:
     """The phases in ``cfg.phases`` (1 then 2; [] only reports), ``cfg.workers`` processes at a
     time; resumes from the storage."""
     quiet()
+    if 1 in cfg.phases:
+        check_space(cfg)  # before anything is written
+        if unreachable := presets_out_of_reach(cfg):
+            log.warning(
+                "the search spaces leave out %s: phase 1 cannot try the setting each of these "
+                "optimizers is configured with, which handicaps it; widen study.space.<name> "
+                "(or optimizer.search in its conf/optimizer file).",
+                ", ".join(unreachable),
+            )
     if cfg.phases and (stale := abandon_stale(cfg)) > 0:
         log.info("%d trials of a stopped run of this study will be run again", stale)
-    if 1 in cfg.phases and (unreachable := rates_out_of_reach(cfg)):
-        log.warning(
-            "study.space.lr [%g, %g] leaves out %s: phase 1 cannot try the rate each of these "
-            "optimizers is configured with, which handicaps it; widen study.space.lr.",
-            cfg.study.space.lr.low,
-            cfg.study.space.lr.high,
-            ", ".join(unreachable),
-        )
     settings, workers = plain(cfg), Workers(cfg.workers)
     for phase in cfg.phases:
         every = slots(cfg, phase)
