@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,optimizers]"
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install ganopt with its dev tools
+install: $(STAMP)  ## create .venv and install ganopt with its dev tools and optional optimizers
 
 train: $(STAMP)  ## the main job: DCGAN on the embedded digits data, no download
 	$(BIN)/python scripts/train.py $(ARGS)

@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ganopt.errors import EXIT_CONFIG_ERROR, ConfigError, RunStopped
+from ganopt.errors import EXIT_CONFIG_ERROR, ConfigError, RunStopped, missing_package
 
 log = logging.getLogger("ganopt")
 
@@ -164,8 +164,13 @@ def exit_status(cfg: DictConfig) -> Iterator[None]:
     """Every way a run ends, as an exit status and one paragraph instead of a traceback: a
     ConfigError (2; the run directory is removed when nothing of value is in it), a run that
     diverged (3), could not save (4) or was interrupted by a signal (128 + its number)."""
+    from hydra.errors import InstantiationException
+
     try:
-        yield
+        try:
+            yield
+        except InstantiationException as error:  # e.g. the games lab building an optimizer
+            raise missing_package(error) or error from None
     except ConfigError as error:
         log.error("Configuration error: %s", error)
         remove_if_empty(Path(cfg.paths.output_dir))

@@ -8,6 +8,7 @@ a sweep or a study can tell a diverged run from a finished one without parsing l
 
 from __future__ import annotations
 
+import re
 import signal
 
 EXIT_CONFIG_ERROR = 2  # a mistake in the command line, the config or a given file
@@ -65,3 +66,31 @@ def one_line(error: BaseException, limit: int = 300) -> str:
     ConfigError (torch's and torchvision's messages span several lines)."""
     text = " ".join(str(error).split()).rstrip(".:") or type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# The packages behind some optimizer presets, by the module Hydra imports: optional, so ganopt
+# imports none of them unless such a preset is used (pip install -e '.[optimizers]': all).
+OPTIONAL_PACKAGES = {
+    "schedulefree": "schedulefree",
+    "prodigyopt": "prodigyopt",
+    "pytorch_optimizer": "pytorch-optimizer",
+}
+
+
+def missing_package(error: BaseException) -> ConfigError | None:
+    """The one-paragraph answer to building a config whose class lives in a package that is not
+    installed (Hydra wraps the ModuleNotFoundError twice), naming the pip command; else None."""
+    cause: BaseException | None = error
+    while cause is not None and not (isinstance(cause, ModuleNotFoundError) and cause.name):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    module = str(getattr(cause, "name", "")).split(".")[0]
+    package = OPTIONAL_PACKAGES.get(module, module.replace("_", "-"))
+    key = re.search(r"full_key: (\S+)", str(error))
+    where = f"{key.group(1)} builds a class from" if key else "This config needs"
+    return ConfigError(
+        f"{where} the Python package {package}, which is not installed (no module named "
+        f"{module!r}). Install it with: pip install {package} (or every optional optimizer: "
+        "pip install -e '.[optimizers]')."
+    )

@@ -28,7 +28,13 @@ from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint
 from ganopt.config import plain, validate
 from ganopt.data.base import data_shape
 from ganopt.ema import EMA
-from ganopt.errors import ConfigError, RunDiverged, RunInterrupted, RunStopped
+from ganopt.errors import (
+    ConfigError,
+    RunDiverged,
+    RunInterrupted,
+    RunStopped,
+    missing_package,
+)
 from ganopt.metrics import METRIC_NAMES
 from ganopt.models import parameter_counts
 from ganopt.module import GAN
@@ -58,6 +64,8 @@ def user_errors() -> Iterator[None]:
         cause = error.__cause__
         if isinstance(cause, ConfigError):
             raise cause from None
+        if (missing := missing_package(error)) is not None:
+            raise missing from None
         if isinstance(cause, MisconfigurationException):  # Lightning's word on a trainer setting
             raise ConfigError(f"{cause} (set by the trainer config: {error})") from None
         raise

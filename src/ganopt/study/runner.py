@@ -34,7 +34,7 @@ from ganopt.compose import compose_config
 from ganopt.config import plain
 from ganopt.errors import ConfigError, RunInterrupted, RunStopped
 from ganopt.study.workers import Workers
-from ganopt.train import gradient_evaluations, train
+from ganopt.train import gradient_evaluations, train, user_errors
 
 if TYPE_CHECKING:
     from ganopt.module import GAN
@@ -331,7 +331,8 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
         "trainer.enable_model_summary=false",
     ]
     run_cfg = compose_config(overrides, out)
-    factories = instantiate(run_cfg.optimizer)
+    with user_errors():
+        factories = instantiate(run_cfg.optimizer)
     per_step = run_cfg.d_steps * gradient_evaluations(factories["discriminator"]) + (
         run_cfg.g_steps * gradient_evaluations(factories["generator"])
     )
