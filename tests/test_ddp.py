@@ -298,3 +298,38 @@ def test_slurm_launcher_composes_from_the_command_line() -> None:
     launcher = OmegaConf.create(result.stdout).hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert {"timeout_min", "nodes", "tasks_per_node", "gpus_per_node", "partition"} <= set(launcher)
+
+
+@pytest.mark.parametrize(
+    ("data", "generator", "discriminator"),
+    [
+        (DIGITS, "muon", "schedulefree_adamw"),
+        (RING, "prodigy", "lion"),
+        (RING, "soap", "ademamix"),
+        (RING, "adafactor", "muon"),
+    ],
+    ids=[
+        "digits-muon-schedulefree",
+        "ring-prodigy-lion",
+        "ring-soap-ademamix",
+        "ring-adafactor-muon",
+    ],
+)
+def test_ddp_trains_the_modern_optimizers_in_step(
+    make_cfg, data: list[str], generator: str, discriminator: str
+) -> None:
+    """Every rank ends with the same networks (gradients synchronised; each optimizer's own
+    statistics, e.g. Prodigy's d or SOAP's eigenbases, computed alike on every rank)."""
+    cfg = make_cfg(
+        *FAST,
+        *data,
+        *DDP_CPU,
+        f"optimizer={generator}",
+        f"network_optimizer@optimizer.discriminator={discriminator}",
+        "~callbacks.samples",
+    )
+    records = run_ddp(cfg)
+    assert_same_parameters(records)
+    for record in records:
+        assert record["generator_steps"] == 6
+        assert moved(record, "generator.") and moved(record, "discriminator.")

@@ -103,7 +103,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
     """Instantiate the datamodule and the GAN module described by ``cfg``."""
     with user_errors():
         datamodule = instantiate(cfg.data)
-        optimizers = checked_factories(instantiate(cfg.optimizer), "optimizer")
+        # plain lists, not ListConfig: an optimizer that keeps its betas as given would put
+        # omegaconf objects in its state_dict, which checkpoints loaded weights_only refuse
+        optimizers = checked_factories(instantiate(cfg.optimizer, _convert_="all"), "optimizer")
         scheme = instantiate(cfg.update_scheme)
         scheme.check(*(gradient_evaluations(optimizers[n]) for n in ("discriminator", "generator")))
         shape = data_shape(datamodule)

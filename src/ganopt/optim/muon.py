@@ -132,11 +132,12 @@ def hidden_matrices(
     params: list[Tensor], kernels: bool, ends: bool, min_ndim: int = 2
 ) -> list[bool]:
     """Which of a network's parameters (in registration order) are hidden weight matrices:
-    ``min_ndim`` dimensions or more, kernels (> 2) only if ``kernels``, and the first and last
-    of them (the input projection and the output layer) only if ``ends``."""
+    ``min_ndim`` dimensions or more, kernels (> 2) only if ``kernels``, and not the network's
+    first or last weight (the input projection and the output layer) unless ``ends``."""
+    weights = [i for i, p in enumerate(params) if p.ndim >= min_ndim]
     chosen = [p.ndim >= min_ndim and (kernels or p.ndim <= 2) for p in params]
-    if not ends and (indices := [i for i, c in enumerate(chosen) if c]):
-        chosen[indices[0]] = chosen[indices[-1]] = False
+    if not ends and weights:
+        chosen[weights[0]] = chosen[weights[-1]] = False
     return chosen
 
 
