@@ -132,11 +132,11 @@ def test_games_script_writes_figures_and_tables(tmp_path: Path) -> None:
         assert is_picture(tmp_path / name), name
     with (tmp_path / "summary.csv").open() as file:
         rows = list(csv.DictReader(file))
-    assert len(rows) == 10 and {r["verdict"] for r in rows} <= {"converges", "cycles", "diverges"}
+    assert len(rows) == 17 and {r["verdict"] for r in rows} <= {"converges", "cycles", "diverges"}
     extragradient = next(r for r in rows if r["method"] == "extragradient")
     assert int(extragradient["gradient_evaluations"]) == 4 * 200  # two players, two each
     with (tmp_path / "stability.csv").open() as file:
-        assert len(list(csv.DictReader(file))) == 10 * 2
+        assert len(list(csv.DictReader(file))) == 17 * 2
 
 
 def test_lab_rows_say_what_ran(tmp_path: Path) -> None:

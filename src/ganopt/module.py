@@ -23,6 +23,7 @@ from ganopt.ema import EMA, standing_statistics
 from ganopt.errors import RunDiverged
 from ganopt.losses import AdversarialLoss
 from ganopt.models import latent_dim
+from ganopt.optim.modes import eval_mode, train_mode, with_modes
 from ganopt.regularizers import Regularizer, as_named
 from ganopt.updates import Alternating, Player, Turn, UpdateScheme
 
@@ -188,8 +189,7 @@ class GAN(L.LightningModule):
         return scaler.get_scale() >= scale
 
     def on_train_start(self) -> None:
-        for optimizer in self.mode_switching_optimizers().values():
-            optimizer.train()  # a checkpoint is saved in eval mode (averaged weights)
+        train_mode(self.unwrapped_optimizers().values())  # checkpoints are saved in eval mode
         self._nonfinite = torch.zeros(2, dtype=torch.bool, device=self.device)
         self._checked_step = self.generator_steps
         # DDP: every rank was seeded alike (and a resumed run gives every rank rank 0's RNG
@@ -206,15 +206,10 @@ class GAN(L.LightningModule):
         return None
 
     # ---- schedule-free optimizers train at one point and are evaluated at another -------------
-    def mode_switching_optimizers(self) -> dict[str, Any]:
-        """The optimizers with ``train()``/``eval()`` modes (Schedule-Free), by network."""
+    def unwrapped_optimizers(self) -> dict[str, Any]:
+        """Both optimizers by network, without Lightning's wrapper."""
         optimizers = self.optimizers()  # type: ignore[attr-defined]  # a list of two
-        found = {}
-        for net, wrapper in zip("gd", optimizers, strict=True):
-            optimizer = getattr(wrapper, "optimizer", wrapper)  # Lightning's wrapper, unwrapped
-            if callable(getattr(optimizer, "eval", None)):
-                found[net] = optimizer
-        return found
+        return {net: getattr(o, "optimizer", o) for net, o in zip("gd", optimizers, strict=True)}
 
     @contextmanager
     def averaged_weights(self, networks: str = "gd", statistics: bool = True) -> Iterator[None]:
@@ -223,20 +218,17 @@ class GAN(L.LightningModule):
         back (Lightning switches neither, issue 20441). With ``statistics`` the generator's
         BatchNorm statistics are re-estimated for x (standing statistics: a pure function of
         the weights, so a resumed run stays exact). Nothing happens for other optimizers."""
-        optimizers = [o for n, o in self.mode_switching_optimizers().items() if n in networks]
-        if self._averaged or not optimizers:
+        mine = with_modes(o for n, o in self.unwrapped_optimizers().items() if n in networks)
+        if self._averaged or not mine:
             yield
             return
         self._averaged = True
-        for optimizer in optimizers:
-            optimizer.eval()
-        if statistics:
-            standing_statistics(self.generator, self.latent_dim)
         try:
-            yield
+            with eval_mode(mine):
+                if statistics:
+                    standing_statistics(self.generator, self.latent_dim)
+                yield
         finally:
-            for optimizer in optimizers:
-                optimizer.train()
             self._averaged = False
 
     def on_validation_start(self) -> None:  # before any callback scores or saves

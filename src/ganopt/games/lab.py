@@ -41,10 +41,12 @@ class Method:
 
 
 def set_lr(factory: Any, lr: float) -> Any:
-    """The factory with ``lr`` as its learning rate (Lookahead: its base optimizer's)."""
+    """The factory with ``lr`` as its learning rate; a wrapper without one of its own (Lookahead,
+    Muon's Split) passes it to the optimizers it builds."""
     keywords = dict(factory.keywords)
-    if "base" in keywords and "lr" not in keywords:
-        keywords["base"] = set_lr(keywords["base"], lr)
+    inner = {k: v for k, v in keywords.items() if isinstance(v, functools.partial)}
+    if inner and "lr" not in keywords:
+        keywords.update({k: set_lr(v, lr) for k, v in inner.items()})
     else:
         keywords["lr"] = lr
     return functools.partial(factory.func, *factory.args, **keywords)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ganopt.games.zoo import Game
+from ganopt.optim.modes import eval_mode, train_mode
 from ganopt.updates import Player, UpdateScheme
 
 OptimizerFactory = Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
@@ -64,6 +65,7 @@ def play(
     """``steps`` updates of both players by ``scheme``; stops early once d exceeds ``blowup``."""
     opt_x, opt_y = make_x(list(game.x.parameters())), make_y(list(game.y.parameters()))
     game.attach(opt_y)
+    train_mode([opt_x, opt_y])  # schedule-free: trained at y, read at its average x
     player_x, player_y = Player(opt_x, game.loss_x), Player(opt_y, game.loss_y)
     per_update = (
         scheme.d_steps * player_y.gradient_evaluations
@@ -73,7 +75,8 @@ def play(
     for step in range(1, steps + 1):
         game.step = step
         scheme(player_y, player_x)  # the maximiser plays the discriminator's part
-        points.append(game.point)
+        with eval_mode([opt_x, opt_y]):
+            points.append(game.point)
         evaluations.append(step * per_update)
         d = math.hypot(*points[-1])
         if not math.isfinite(d) or d > blowup:

@@ -34,6 +34,13 @@ NS_EPS = 1e-7
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
 
 
+def as_matrix(tensor: Tensor) -> Tensor:
+    """The matrix view Muon orthogonalises: rows by the first dimension (a kernel's out
+    channels), a vector as a column and a scalar as 1 x 1 (their direction is then normalised:
+    what Muon does to the players of the game lab)."""
+    return tensor.view(len(tensor), -1) if tensor.ndim else tensor.view(1, 1)
+
+
 def orthogonalize(matrix: Tensor, steps: int) -> Tensor:
     """≈ U·Vᵀ of ``matrix = U·S·Vᵀ`` by ``steps`` quintic Newton–Schulz iterations in bfloat16
     (singular values land in about [0.7, 1.2], which Muon does not mind)."""
@@ -59,7 +66,8 @@ def lr_scale(shape: torch.Size, adjust_lr_fn: str) -> float:
 
 
 class Muon(Optimizer):
-    """MomentUm Orthogonalized by Newton–Schulz, on parameters with two or more dimensions.
+    """MomentUm Orthogonalized by Newton–Schulz, for weight matrices and kernels (a network's
+    other parameters belong to AdamW: :class:`Split`).
 
     Per parameter W with gradient G (as a matrix): ``B ← μB + (1 − μ)G``; the direction is
     ``O = NS(G + μ(B − G))`` with Nesterov (``NS(B)`` without); ``W ← (1 − η·λ)W − η·s·O`` with s
@@ -95,13 +103,6 @@ class Muon(Optimizer):
             adjust_lr_fn=adjust_lr_fn,
         )
         super().__init__(params, defaults)
-        for group in self.param_groups:
-            if flat := [tuple(p.shape) for p in group["params"] if p.ndim < 2]:
-                raise ConfigError(
-                    f"Muon takes matrices and kernels, and was given parameters of shape "
-                    f"{', '.join(map(str, flat))}. Give it through ganopt.optim.Split "
-                    f"(optimizer=muon), which hands biases and gains to AdamW."
-                )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -114,7 +115,7 @@ class Muon(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad.view(len(p), -1)
+                grad = as_matrix(p.grad)
                 state = self.state[p]
                 if "momentum_buffer" not in state:
                     state["momentum_buffer"] = torch.zeros_like(grad)
@@ -124,7 +125,7 @@ class Muon(Optimizer):
                 direction = orthogonalize(update, group["ns_steps"])
                 p.mul_(1 - lr * group["weight_decay"])
                 scale = lr_scale(grad.shape, group["adjust_lr_fn"])
-                p.view(len(p), -1).add_(direction, alpha=-lr * scale)
+                as_matrix(p).add_(direction, alpha=-lr * scale)
         return loss
 
 
