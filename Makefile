@@ -30,7 +30,7 @@ format: $(STAMP)
 	$(BIN)/ruff format src scripts tests
 
 clean:  ## caches and build files only; runs and checkpoints under logs/ are kept
-	rm -rf .pytest_cache .ruff_cache src/*.egg-info
+	rm -rf .pytest_cache .ruff_cache .mypy_cache src/*.egg-info
 	find src scripts tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
 clean-venv: clean  ## also the virtual environment (the next make target recreates it)

@@ -103,11 +103,12 @@ def test_lazy_r1_applies_every_k_steps_scaled_by_k() -> None:
 def test_lazy_r1_in_the_module_follows_generator_steps(make_cfg) -> None:
     _, module = build(make_cfg(*RING, "regularizer=[r1]", "regularizer.r1.every=3"))
     real = torch.randn(8, 2)
-    applied = []
+    applied, last = [], None
     for step in range(7):
         module.generator_steps = step
         _, stats = module.d_loss(real)
-        applied.append("reg/r1" in stats)
+        applied.append(stats["reg/r1"] is not last)  # between applications: the last value
+        last = stats["reg/r1"]
     assert applied == [True, False, False, True, False, False, True]
 
 

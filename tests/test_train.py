@@ -302,6 +302,7 @@ def test_csv_logger_run_writes_metrics(make_cfg) -> None:
 def test_progress_bar_counts_generator_steps_also_after_a_resume(make_cfg, capsys) -> None:
     """A run resumed mid-epoch gets no epoch-start hook: the bar must still show the steps."""
     with_bar = [o for o in FAST if "progress" not in o] + ["callbacks.progress.refresh_rate=1"]
+    with_bar += ["callbacks.progress.lines=false"]  # the bar, though pytest's stdout is no terminal
     first = make_cfg(*with_bar, *RING, "steps=3", "logger=none", run="first")
     train(first)
     assert "3/3" in capsys.readouterr().out  # Lightning's bars write to stdout

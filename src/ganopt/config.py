@@ -158,3 +158,36 @@ def register_resolvers() -> None:
     """Resolvers the config tree uses; call before Hydra composes it."""
     if not OmegaConf.has_resolver("ganopt.dirname"):
         OmegaConf.register_new_resolver("ganopt.dirname", safe_dirname)
+    if not OmegaConf.has_resolver("ganopt.groups"):
+        OmegaConf.register_new_resolver("ganopt.groups", config_groups)
+
+
+# Groups an app's options place somewhere other than their own key: how to choose them there.
+PLACED_GROUPS = {
+    "train": {
+        "network_optimizer": "network_optimizer@optimizer.<generator|discriminator>",
+        "metric": "+metric@metrics.evaluators.<name>",
+    },
+    "games": {"network_optimizer": "network_optimizer@optimizer.<generator|discriminator>"},
+}
+
+
+def config_groups(config_name: str) -> str:
+    """The "Configuration groups" of an app's --help: the groups its primary config composes
+    that offer a choice, with their options (Hydra's own list names every group of the tree:
+    train.py's offered game= and study=, which train.py then refused)."""
+    import yaml
+
+    from ganopt.compose import CONF
+
+    defaults = yaml.safe_load((CONF / f"{config_name}.yaml").read_text()).get("defaults", [])
+    names = [next(iter(entry)) for entry in defaults if isinstance(entry, dict)]
+    groups = {name.split("@")[0].lstrip("/"): name for name in names if name != "hydra"}
+    groups |= dict.fromkeys(PLACED_GROUPS.get(config_name, {}), "")
+    lines = []
+    for group in sorted(groups):
+        options = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+        if len(options) > 1:
+            key = PLACED_GROUPS.get(config_name, {}).get(group, group)
+            lines.append(f"{key}: {', '.join(options)}")
+    return "\n".join(lines)

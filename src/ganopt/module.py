@@ -69,6 +69,7 @@ class GAN(L.LightningModule):
         self.config = config  # the resolved run config, stored in checkpoints for scripts
         self.overrides: list[str] = []  # its command-line overrides: a resume recomposes them
         self.regularizers = as_named(regularizers)  # {name: penalty and/or D-step hook}
+        self.penalties: dict[str, Tensor] = {}  # each regularizer's last applied value
         self.ema = ema  # averaged generator: what sample() uses when set
         self.channels_last = channels_last  # conv networks and image batches in NHWC layout
         self.generator_steps = 0  # generator updates done: the training length unit
@@ -134,8 +135,10 @@ class GAN(L.LightningModule):
         for name, regularizer in self.regularizers.items():
             penalty = regularizer(self.discriminator, real, fake, step=self.generator_steps)
             if penalty is not None:  # None: no penalty, or a lazy one's off step
-                stats[f"reg/{name}"] = penalty.detach()
+                self.penalties[name] = penalty.detach()
                 loss = loss + penalty
+        # the last value applied: a lazy R1 (every 16) is logged whatever the log cadence
+        stats.update({f"reg/{name}": value for name, value in self.penalties.items()})
         return loss, stats
 
     def g_loss(self, n: int) -> Tensor:

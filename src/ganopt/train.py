@@ -55,6 +55,21 @@ for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utiliti
     logging.getLogger(_name).addFilter(_NoAdvertisements())
 
 
+def one_log_configuration() -> None:
+    """Lightning's messages through the application's logging only. ``import lightning`` gives
+    its logger a stderr handler of its own, so under Hydra each of its messages
+    (the 13-line model summary included) was printed twice: plain on stderr, and in Hydra's
+    format on stdout and in the run's .log file. Once the root logger has handlers (Hydra's
+    job logging; none with hydra/job_logging=disabled), Lightning's loggers hand theirs over."""
+    if not logging.getLogger().hasHandlers():
+        return
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn Hydra's wrapper around a user mistake into the mistake's own one-paragraph message."""
@@ -78,14 +93,16 @@ def checked_factories(factories: dict[str, Any], key: str) -> dict[str, Any]:
     for network, factory in factories.items():
         if not isinstance(factory, functools.partial):
             continue
+        signature = inspect.signature(factory.func)
         try:
-            inspect.signature(factory.func).bind(None, *factory.args, **factory.keywords)
+            signature.bind(None, *factory.args, **factory.keywords)
         except TypeError as error:
             name = getattr(factory.func, "__name__", str(factory.func))
+            unknown = [k for k in factory.keywords if k not in signature.parameters]
+            hint = f"'~{key}.{network}.{unknown[0]}'" if unknown else "the extra key"
             raise ConfigError(
                 f"{key}.{network} builds {name}, which does not accept these settings ({error}). "
-                f"Remove the extra key (e.g. '~{key}.{network}.betas') or choose a matching "
-                f"optimizer."
+                f"Remove {hint} or choose a matching optimizer."
             ) from None
     return factories
 
@@ -145,7 +162,14 @@ def run_summary(cfg: DictConfig, module: GAN) -> dict[str, Any]:
     networks = ("generator", "discriminator")
     g, d = (choices.get(f"network_optimizer@optimizer.{n}") for n in networks)
     pair = f"{g}/{d}" if g and d and g != d else None
-    summary: dict[str, Any] = {"optimizer": pair or choices.get("optimizer")}
+    label = pair or choices.get("optimizer")
+    presets = [preset_class(choices, n) for n in networks]
+    if any(
+        p is not None and built_class(cfg, n) != p for n, p in zip(networks, presets, strict=True)
+    ):
+        classes = [built_class(cfg, n) for n in networks]  # e.g. a _target_ override: NAdam
+        label = classes[0] if classes[0] == classes[1] else "/".join(classes)
+    summary: dict[str, Any] = {"optimizer": label}
     for network in networks:
         summary.update(settings(cfg.optimizer[network], f"optimizer.{network}"))
     groups = ("data", "model", "loss", "update_scheme")
@@ -165,6 +189,24 @@ def run_summary(cfg: DictConfig, module: GAN) -> dict[str, Any]:
     sizes = parameter_counts(module.generator, module.discriminator)
     summary.update({f"params.{network}": n for network, n in sizes.items()})
     return summary
+
+
+def built_class(cfg: DictConfig, network: str) -> str:
+    """The class name of the optimizer a network's config builds."""
+    return str(OmegaConf.select(cfg, f"optimizer.{network}._target_", default="")).split(".")[-1]
+
+
+def preset_class(choices: Any, network: str) -> str | None:
+    """The class name the network's chosen preset builds (None: no preset file to read)."""
+    import yaml
+
+    from ganopt.compose import CONF
+
+    name = choices.get(f"network_optimizer@optimizer.{network}")
+    path = CONF / "network_optimizer" / f"{name}.yaml"
+    if not name or not path.is_file():
+        return None
+    return str(yaml.safe_load(path.read_text()).get("_target_", "")).split(".")[-1]
 
 
 def settings(node: Any, key: str) -> dict[str, Any]:
@@ -199,6 +241,7 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) 
     training raises ``ConfigError`` before anything is written.
     """
     validate(cfg)
+    one_log_configuration()
     ckpt_path = resolve_ckpt_path(cfg)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
@@ -336,5 +379,8 @@ def write_metrics(
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         log.info("Run directory: %s (metrics.json, checkpoints/, samples/)", output_dir)
-        log.info("Watch it with: tensorboard --logdir %s", output_dir.parent)
+        # the runs folder of the default layout (to compare runs), else this run's own folder
+        log_dir = Path(cfg.paths.log_dir).resolve()
+        shown = output_dir.parent if log_dir in output_dir.resolve().parents else output_dir
+        log.info("Watch it with: tensorboard --logdir %s", shown)
     return metrics

@@ -2,40 +2,100 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
 from ganopt.module import as_float64
 
 if TYPE_CHECKING:
     from ganopt.module import GAN
 
+log = logging.getLogger("ganopt")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
 
 class StepProgressBar(TQDMProgressBar):
-    """A tqdm bar whose total is the run's generator steps (the default bar counts batches of
-    an endless stream and has no total).
+    """One bar for the whole run, counted in generator steps, whatever the datamodule's epochs.
 
-    Set at train start and again at each epoch start (Lightning's own reset): a run resumed in
-    the middle of an epoch gets no epoch-start hook. The bar starts at the resumed step, so
-    its rate counts this session's steps only.
+    Lightning's bar starts as "Training 0/?", restarts as "Epoch N: 0/<batches>" at every epoch
+    (a negative rate when the count goes back) and prints its last line again at epoch end and
+    at the end. This one is made once, at train start, with the run's total and the resumed
+    step (so its rate counts this session's steps), and drawn on batch ends only; its final
+    state is drawn once, by ``close``. When stdout is not a terminal (a log file, a SLURM
+    output) a bar's redraws would pile up: the progress is then logged as a line every tenth
+    of the run instead.
     """
 
+    def __init__(self, refresh_rate: int = 1, lines: bool | None = None) -> None:
+        super().__init__(refresh_rate=refresh_rate)
+        self.lines = not sys.stdout.isatty() if lines is None else lines  # None: by stdout
+        self._total = self._start = 0
+        self._clock = 0.0
+
+    def init_train_tqdm(self) -> Tqdm:
+        return Tqdm(
+            desc=f"{self._total} generator steps",
+            total=self._total,
+            initial=self._start,
+            position=2 * self.process_position,
+            disable=self.is_disabled or self.lines,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            bar_format=self.BAR_FORMAT,
+        )
+
     def on_train_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
-        super().on_train_start(trainer, pl_module)
-        self._count_generator_steps(pl_module)
+        self._total, self._start = pl_module.steps, pl_module.generator_steps
+        self._clock = time.perf_counter()
+        self.train_progress_bar = self.init_train_tqdm()
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: GAN) -> None:
-        super().on_train_epoch_start(trainer, pl_module)
-        self._count_generator_steps(pl_module)
+    def on_train_epoch_start(self, *_: Any) -> None:
+        pass  # epochs of the data stream are not the run's progress
 
-    def _count_generator_steps(self, pl_module: GAN) -> None:
-        bar = self.train_progress_bar
-        bar.reset(total=pl_module.steps)
-        bar.n = bar.last_print_n = bar.initial = pl_module.generator_steps
-        bar.set_description(f"{pl_module.steps} generator steps")
+    def on_train_epoch_end(self, *_: Any) -> None:
+        pass
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GAN, *_) -> None:
+        bar, step = self.train_progress_bar, pl_module.generator_steps
+        if self.lines:
+            every = max(self.refresh_rate, self._total // 10)
+            if step - bar.n >= every or trainer.should_stop:
+                bar.n = step
+                self._log_line(trainer, pl_module)
+        elif step - bar.n >= self.refresh_rate or trainer.should_stop:
+            bar.n = step
+            bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
+            if not trainer.should_stop:  # the final state is drawn by close()
+                bar.refresh()
+
+    def _log_line(self, trainer: L.Trainer, pl_module: GAN) -> None:
+        if not trainer.is_global_zero:
+            return
+        step = pl_module.generator_steps
+        rate = (step - self._start) / max(time.perf_counter() - self._clock, 1e-9)
+        shown = self.get_metrics(trainer, pl_module).items()
+        metrics = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown
+        )
+        log.info(
+            "generator step %d/%d (%d%%), %.1f steps/s%s",
+            step,
+            self._total,
+            100 * step // max(self._total, 1),
+            rate,
+            f", {metrics}" if metrics else "",
+        )
 
     # Evaluation is a validation loop of one placeholder batch: no bar for it (Lightning's would
     # print a line at every evaluation).
@@ -50,13 +110,6 @@ class StepProgressBar(TQDMProgressBar):
 
     def on_validation_end(self, *_: Any) -> None:
         pass
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GAN, *_) -> None:
-        bar = self.train_progress_bar
-        if pl_module.generator_steps - bar.n >= self.refresh_rate or trainer.should_stop:
-            bar.n = pl_module.generator_steps
-            bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
-            bar.refresh()
 
 
 class Throughput(L.Callback):

@@ -161,6 +161,14 @@ def run_spectra(cfg: DictConfig, out: Path) -> list[dict[str, Any]]:
         label = labels[i] if i < len(labels) else Path(path).parent.parent.name
         found = []
         for which in ("LM", "LR", "LI"):
+            log.info(
+                "%s (%d of %d): the top %d eigenvalues by %s (ARPACK, can take minutes)...",
+                label,
+                i + 1,
+                len(node.ckpt_paths),
+                node.k,
+                {"LM": "magnitude", "LR": "real part", "LI": "imaginary part"}[which],
+            )
             values = top_eigenvalues(operator, node.k, which)
             if which != "LR":
                 found.append(values)
