@@ -67,30 +67,16 @@ def test_the_tensorboard_hint_names_the_run_directory_it_was_given(
     assert f"tensorboard --logdir {run}\n" in output
 
 
-def test_a_terminal_shows_one_bar_in_generator_steps_across_epochs(tmp_path: Path) -> None:
-    """A datamodule with finite epochs (32 batches): no "Training 0/?", no "Epoch N" restarts,
-    no negative rate, and the final state drawn once."""
+def in_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run a script with a 120-column pseudo-terminal as its stdout and stderr."""
     main, child = pty.openpty()
-    fcntl.ioctl(
-        child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0)
-    )  # a 120-column terminal
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "scripts/train.py",
-            *PLAIN,
-            "model=mlp",
-            *TINY_MLP,
-            "logger=none",
-            "~callbacks.evaluation",
-            "steps=80",
-            "callbacks.progress.refresh_rate=10",
-            f"hydra.run.dir={tmp_path / 'run'}",
-        ],
+        [sys.executable, *args],
         cwd=ROOT,
         stdout=child,
         stderr=child,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+        env={**os.environ, **(env or {})},
     )
     os.close(child)
     chunks = []
@@ -103,14 +89,48 @@ def test_a_terminal_shows_one_bar_in_generator_steps_across_epochs(tmp_path: Pat
         if not data:
             break
         chunks.append(data)
-    assert process.wait(timeout=60) == 0
-    output = b"".join(chunks).decode(errors="replace")
-    renders = re.split(r"[\r\n]", output)
-    bars = [r for r in renders if "generator steps" in r]
+    os.close(main)
+    return process.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+def test_a_terminal_shows_one_bar_in_generator_steps_across_epochs(tmp_path: Path) -> None:
+    """A datamodule with finite epochs (32 batches): no "Training 0/?", no "Epoch N" restarts,
+    no negative rate, and the final state drawn once."""
+    status, output = in_terminal(
+        "scripts/train.py",
+        *PLAIN,
+        "model=mlp",
+        *TINY_MLP,
+        "logger=none",
+        "~callbacks.evaluation",
+        "steps=80",
+        "callbacks.progress.refresh_rate=10",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        env={"PYTHONPATH": str(ROOT / "tests")},
+    )
+    assert status == 0
+    bars = [r for r in re.split(r"[\r\n]", output) if "generator steps" in r]
     assert bars and all("/80" in bar for bar in bars)
     assert "Training" not in output and "Epoch" not in output
     assert not re.search(r"-\d[\d.]*it/s", output)
     assert len([bar for bar in bars if "80/80" in bar]) == 1
+
+
+def test_a_failed_run_ends_with_its_answer_below_the_bar(tmp_path: Path) -> None:
+    status, output = in_terminal(
+        "scripts/train.py",
+        *RING,
+        "optimizer=sgd",
+        "optimizer.generator.lr=1e6",
+        "optimizer.discriminator.lr=1e6",
+        "steps=200",
+        "log_every_n_steps=5",
+        "callbacks.progress.refresh_rate=1",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert status == 3
+    lines = [line for line in re.split(r"[\r\n]", output) if line.strip()]
+    assert "Run diverged" in lines[-1] and "generator steps" in output
 
 
 def test_help_offers_only_the_groups_the_script_composes() -> None:

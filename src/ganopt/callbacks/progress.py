@@ -97,6 +97,12 @@ class StepProgressBar(TQDMProgressBar):
             f", {metrics}" if metrics else "",
         )
 
+    def on_exception(self, *_: Any) -> None:
+        """Close the bar before the run's one-paragraph answer is printed: left open, tqdm
+        drew it again below that answer when the interpreter exited."""
+        if self._train_progress_bar is not None:
+            self._train_progress_bar.close()
+
     # Evaluation is a validation loop of one placeholder batch: no bar for it (Lightning's would
     # print a line at every evaluation).
     def on_validation_start(self, *_: Any) -> None:
