@@ -211,7 +211,7 @@ class GAN(L.LightningModule):
     # ---- schedule-free optimizers train at one point and are evaluated at another -------------
     def unwrapped_optimizers(self) -> dict[str, Any]:
         """Both optimizers by network, without Lightning's wrapper."""
-        optimizers = self.optimizers()  # type: ignore[attr-defined]  # a list of two
+        optimizers = self.optimizers()
         return {net: getattr(o, "optimizer", o) for net, o in zip("gd", optimizers, strict=True)}
 
     @contextmanager

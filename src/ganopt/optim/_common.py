@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ganopt.errors import ConfigError
+
+
+def closure_loss(closure: Callable[[], Any] | None) -> Any:
+    """The loss a ``step(closure)`` returns, computed with gradients on (torch's convention)."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def check_lr(lr: float) -> None:

@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from ganopt.errors import ConfigError
-from ganopt.optim._common import check_lr, check_weight_decay
+from ganopt.optim._common import check_lr, check_weight_decay, closure_loss
 
 Factory = Callable[[list[Tensor]], Optimizer]
 
@@ -124,10 +124,7 @@ class Muon(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             lr, momentum = group["lr"], group["momentum"]
             for p in group["params"]:
@@ -208,10 +205,7 @@ class Split(Optimizer):
         return counts.pop() if counts else 1
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for part in self.parts.values():
             part.step()
         return loss

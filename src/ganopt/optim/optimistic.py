@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ganopt.optim._common import adam_defaults, adam_direction, gradient, sgd_defaults
+from ganopt.optim._common import adam_defaults, adam_direction, closure_loss, gradient, sgd_defaults
 
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -31,10 +31,7 @@ class _Optimistic(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             lr = group["lr"]
             for p in group["params"]:
