@@ -334,6 +334,13 @@ def test_16_mixed_with_a_grad_scaler_trains_every_new_optimizer(make_cfg, name: 
     assert torch.isfinite(weights).all()
 
 
+@pytest.mark.parametrize("name", MODERN)
+def test_every_new_optimizer_trains_a_dcgan_on_digits(make_cfg, name: str) -> None:
+    metrics = train(make_cfg(*QUICK, *DIGITS, f"optimizer={name}", "callbacks=default"))
+    assert metrics["status"] == "finished" and metrics["generator_steps"] == 3
+    assert math.isfinite(metrics["eval/fcd"])
+
+
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
 def test_muon_trains_mlp_and_dcgan_and_gives_muon_their_hidden_layers(make_cfg, model: str):
     data = RING if model == "mlp" else DIGITS
