@@ -128,7 +128,10 @@ def run_lab(cfg: DictConfig, out: Path) -> list[dict[str, Any]]:
     lrs = list(OmegaConf.to_container(cfg.stability.lrs) or [])
     if lrs:
         verdicts, stability_rows = {}, []
-        for method in chosen:
+        log.info("stability: %d methods at %d learning rates each", len(chosen), len(lrs))
+        for done, method in enumerate(chosen, start=1):
+            if done % 5 == 0 or done == len(chosen):
+                log.info("stability: %s (%d of %d methods)", method.label, done, len(chosen))
             for lr in lrs:
                 row = summary_row(cfg, method.with_lr(lr), play_method(cfg, method.with_lr(lr)))
                 verdicts[method.label, lr] = (row["verdict"], row["final_distance"])
