@@ -24,7 +24,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
-from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint
+from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint, TimeToTarget
 from ganopt.config import plain, validate
 from ganopt.data.base import data_shape
 from ganopt.ema import EMA
@@ -105,6 +105,14 @@ def checked_factories(factories: dict[str, Any], key: str) -> dict[str, Any]:
                 f"Remove {hint} or choose a matching optimizer."
             ) from None
     return factories
+
+
+def gradient_evaluations_per_step(cfg: DictConfig, factories: dict[str, Any]) -> int:
+    """Gradients one generator step costs: the discriminator's updates and the generator's,
+    each as many gradients as its optimizer takes per update."""
+    return cfg.d_steps * gradient_evaluations(factories["discriminator"]) + (
+        cfg.g_steps * gradient_evaluations(factories["generator"])
+    )
 
 
 def gradient_evaluations(factory: Any) -> int:
@@ -251,6 +259,9 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) 
         check_resumable(ckpt_path, cfg, module)
     module.overrides = task_overrides()
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] + list(extra_callbacks or [])
+    if cfg.get("target"):
+        per_step = gradient_evaluations_per_step(cfg, module.optimizer_factories)
+        callbacks.append(TimeToTarget(plain(cfg.target), per_step))
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     stop = GracefulStop()
@@ -370,6 +381,7 @@ def write_metrics(
         **({"reason": reason} if reason else {}),
         **({"last_good_step": last_good_step} if last_good_step is not None else {}),
         **final,
+        **next((c.reached for c in trainer.callbacks if isinstance(c, TimeToTarget)), {}),  # type: ignore[attr-defined]
         "generator_steps": module.generator_steps,
         "wall_time_s": round(wall_time, 2),
         "config": summary,

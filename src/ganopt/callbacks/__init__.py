@@ -5,6 +5,7 @@ from ganopt.callbacks.evaluation import Evaluation
 from ganopt.callbacks.progress import StepProgressBar, Throughput
 from ganopt.callbacks.samples import SampleGrid
 from ganopt.callbacks.stop import GracefulStop
+from ganopt.callbacks.target import TimeToTarget
 
 __all__ = [
     "Evaluation",
@@ -13,4 +14,5 @@ __all__ = [
     "StepCheckpoint",
     "StepProgressBar",
     "Throughput",
+    "TimeToTarget",
 ]

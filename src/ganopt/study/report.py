@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 from omegaconf import DictConfig
 
+from ganopt.callbacks.target import holds
 from ganopt.study.runner import holders, load_study, storage, trial_score
 from ganopt.study.stats import (
     bootstrap_ci,
@@ -81,7 +82,7 @@ def rows(cfg: DictConfig, results: list[OptimizerResult]) -> list[dict[str, Any]
             for key in (finals[0].user_attrs["metrics"] if finals else {})
         }
         passed = [
-            all(_meets(t.user_attrs["metrics"].get(k), rule) for k, rule in success.items())
+            all(holds(t.user_attrs["metrics"].get(k), rule) for k, rule in success.items())
             for t in finals
         ]
         out.append(
@@ -110,14 +111,6 @@ def rows(cfg: DictConfig, results: list[OptimizerResult]) -> list[dict[str, Any]
             }
         )
     return sorted(out, key=lambda row: -row["score mean"] if row["phase-2 seeds"] else math.inf)
-
-
-def _meets(value: Any, rule: str) -> bool:
-    """``rule`` like ">= 8" or "<= 0.05"."""
-    if value is None:
-        return False
-    op, bound = rule.split()
-    return value >= float(bound) if op == ">=" else value <= float(bound)
 
 
 def _fmt(value: Any) -> str:

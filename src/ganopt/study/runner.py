@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 import lightning as L
 import optuna
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.storages.journal import JournalFileBackend
 
 from ganopt.compose import compose_config
 from ganopt.config import plain
 from ganopt.errors import ConfigError, RunInterrupted, RunStopped
 from ganopt.study.workers import Workers
-from ganopt.train import gradient_evaluations, train, user_errors
+from ganopt.train import gradient_evaluations_per_step, train, user_errors
 
 if TYPE_CHECKING:
     from ganopt.module import GAN
@@ -331,11 +331,10 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
         "trainer.enable_model_summary=false",
     ]
     run_cfg = compose_config(overrides, out)
+    with open_dict(run_cfg):
+        run_cfg.target = cfg.study.success  # time to target: when a run first succeeds
     with user_errors():
-        factories = instantiate(run_cfg.optimizer)
-    per_step = run_cfg.d_steps * gradient_evaluations(factories["discriminator"]) + (
-        run_cfg.g_steps * gradient_evaluations(factories["generator"])
-    )
+        per_step = gradient_evaluations_per_step(run_cfg, instantiate(run_cfg.optimizer))
     pruning = [Pruning(trial, objective)] if slot.phase == 1 else []
     started = time.perf_counter()
     try:
@@ -360,7 +359,8 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise
     value = score(metrics, objective)
-    trial.set_user_attr("metrics", {k: v for k, v in metrics.items() if k.startswith("eval/")})
+    results = {k: v for k, v in metrics.items() if k.startswith(("eval/", "target_"))}
+    trial.set_user_attr("metrics", results)
     trial.set_user_attr("gradient_evaluations", metrics["generator_steps"] * per_step)
     trial.set_user_attr("wall_time_s", time.perf_counter() - started)
     study.tell(trial, value)
