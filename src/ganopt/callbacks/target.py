@@ -63,8 +63,9 @@ class TimeToTarget(L.Callback):
         self._clock = time.perf_counter()
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: GAN) -> None:
-        if self.reached["target_step"] is not None or trainer.sanity_checking:
-            return
+        done = self.reached["target_step"] is not None
+        if done or trainer.sanity_checking or getattr(pl_module, "interrupted", False):
+            return  # a run stopped by a signal skips its final evaluation
         metrics = trainer.callback_metrics
         if missing := [metric for metric in self.target if metric not in metrics]:
             reported = sorted(key for key in metrics if key.startswith("eval/"))

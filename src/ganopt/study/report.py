@@ -80,6 +80,7 @@ def rows(cfg: DictConfig, results: list[OptimizerResult]) -> list[dict[str, Any]
         metrics = {
             key: _mean([t.user_attrs["metrics"][key] for t in finals])
             for key in (finals[0].user_attrs["metrics"] if finals else {})
+            if key.startswith("eval/")  # time to target is the leaderboard's
         }
         passed = [
             all(holds(t.user_attrs["metrics"].get(k), rule) for k, rule in success.items())
