@@ -371,3 +371,17 @@ def test_a_space_change_no_optimizer_searches_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"study.space changes lr, which none of"):
         run_study(cfg)
     assert not Path(cfg.storage).exists()
+
+
+def test_quasi_random_search_is_a_setting_and_tpe_stays_the_default(tmp_path: Path) -> None:
+    tpe = study_config(tmp_path, "study=smoke")
+    assert isinstance(
+        load_study(tpe, "adam/phase1", storage(tpe.storage)).sampler, optuna.samplers.TPESampler
+    )
+    qmc = study_config(tmp_path, "study=smoke", "study.sampler=qmc")
+    study = load_study(qmc, "adam/phase1", storage(qmc.storage))
+    assert isinstance(study.sampler, optuna.samplers.QMCSampler)
+    drawn = [search_overrides(qmc, "adam", study.ask()) for _ in range(3)]
+    assert len({tuple(d) for d in drawn}) == 3
+    with pytest.raises(ConfigError, match=r"study.sampler='random' is not allowed"):
+        run_study(study_config(tmp_path / "x", "study=smoke", "study.sampler=random"))

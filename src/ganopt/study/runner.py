@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SAMPLERS = ("tpe", "qmc")
 SEARCH_SEED = 0  # phase 1 trains every configuration with this seed; phase 2 uses 1..S
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -71,14 +72,22 @@ def trial_score(trial: optuna.trial.FrozenTrial) -> float:
 def load_study(
     cfg: DictConfig, name: str, store: optuna.storages.BaseStorage, slot: int = 0
 ) -> optuna.Study:
-    """The study of one optimizer and phase. Each worker builds its own sampler, so the
-    sampler's seed is the slot's: the same policy for every optimizer, a different draw per
-    trial, and the same draws when the study is run again. An existing study is loaded, not
-    created again: Optuna's ``create_study(load_if_exists=True)`` appends a creation record to
-    the journal on every call, so rerunning a finished study would change its committed file."""
+    """The study of one optimizer and phase. Each worker builds its own sampler, so TPE's seed
+    is the slot's: the same policy for every optimizer, a different draw per trial, and the same
+    draws when the study is run again; quasi-random search (``study.sampler=qmc``, AlgoPerf's
+    baselines) takes the next point of the optimizer's one scrambled Sobol sequence. An existing
+    study is loaded, not created again: Optuna's ``create_study(load_if_exists=True)`` appends a
+    creation record to the journal on every call, so rerunning a finished study would change its
+    committed file."""
     optimizer = name.split("/")[0]
-    seed = 1000 * sorted(cfg.study.optimizers).index(optimizer) + slot
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=cfg.study.startup_trials)
+    seed = 1000 * sorted(cfg.study.optimizers).index(optimizer)
+    sampler: optuna.samplers.BaseSampler
+    if cfg.study.get("sampler", "tpe") == "qmc":  # one scrambled sequence per optimizer
+        sampler = optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
+    else:
+        sampler = optuna.samplers.TPESampler(
+            seed=seed + slot, n_startup_trials=cfg.study.startup_trials
+        )
     pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
     if cfg.study.pruning.enabled:
         pruner = optuna.pruners.MedianPruner(
@@ -242,7 +251,13 @@ def presets_out_of_reach(cfg: DictConfig) -> list[str]:
 
 
 def check_space(cfg: DictConfig) -> None:
-    """A ``study.space`` entry that no optimizer of the study declares is a typo."""
+    """A ``study.space`` entry that no optimizer of the study declares is a typo; the sampler is
+    one Optuna has."""
+    if (sampler := cfg.study.get("sampler", "tpe")) not in SAMPLERS:
+        raise ConfigError(
+            f"study.sampler={sampler!r} is not allowed: one of {', '.join(SAMPLERS)} (tpe: "
+            "Optuna's TPE; qmc: quasi-random search, scrambled Sobol)."
+        )
     declared = {
         name
         for optimizer in cfg.study.optimizers
