@@ -46,20 +46,20 @@ def test_rules_read_as_written() -> None:
 
 def test_the_first_evaluation_that_meets_the_target_is_recorded(make_cfg) -> None:
     """Evaluations at steps 3, 6 and 9: the second one (step 6) is the first with calls >= 2."""
-    metrics = train(make_cfg(*COUNTED, "steps=9", "+target={eval/calls: '>= 2'}"))
+    metrics = train(make_cfg(*COUNTED, "steps=9", "target={eval/calls: '>= 2'}"))
     assert metrics["target_step"] == 6
     assert metrics["target_gradient_evaluations"] == 6 * 2  # one D and one G gradient a step
     assert 0 < metrics["target_wall_time_s"] < metrics["wall_time_s"] + 1
 
 
 def test_extragradient_pays_for_its_second_gradient(make_cfg) -> None:
-    cfg = make_cfg(*COUNTED, "steps=3", "optimizer=extra_adam", "+target={eval/calls: '>= 1'}")
+    cfg = make_cfg(*COUNTED, "steps=3", "optimizer=extra_adam", "target={eval/calls: '>= 1'}")
     metrics = train(cfg)
     assert metrics["target_step"] == 3 and metrics["target_gradient_evaluations"] == 3 * 4
 
 
 def test_a_run_that_never_meets_its_target_records_null(make_cfg) -> None:
-    metrics = train(make_cfg(*COUNTED, "+target={eval/calls: '>= 100'}"))
+    metrics = train(make_cfg(*COUNTED, "target={eval/calls: '>= 100'}"))
     assert metrics["status"] == "finished"
     assert metrics["target_step"] is None and metrics["target_wall_time_s"] is None
 
@@ -67,7 +67,7 @@ def test_a_run_that_never_meets_its_target_records_null(make_cfg) -> None:
 def test_a_resumed_run_keeps_the_step_its_first_part_reached(make_cfg) -> None:
     """Reached at step 3; last.ckpt holds step 6 (saved before step 6's evaluation, like every
     checkpoint of an evaluation step)."""
-    target = "+target={eval/calls: '>= 1'}"
+    target = "target={eval/calls: '>= 1'}"
     first = make_cfg(*COUNTED, "steps=6", target, run="first")
     assert train(first)["target_step"] == 3
     ckpt = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
@@ -79,8 +79,8 @@ def test_a_resumed_run_keeps_the_step_its_first_part_reached(make_cfg) -> None:
 @pytest.mark.parametrize(
     ("target", "match"),
     [
-        ("+target={eval/calls: '> 2'}", r"target.eval/calls='> 2' is not allowed"),
-        ("+target={eval/fcd: '<= 5'}", r"target names eval/fcd, which this run's evaluation"),
+        ("target={eval/calls: '> 2'}", r"target.eval/calls='> 2' is not allowed"),
+        ("target={eval/fcd: '<= 5'}", r"target names eval/fcd, which this run's evaluation"),
     ],
 )
 def test_a_target_that_cannot_be_read_is_a_config_error(make_cfg, target: str, match: str):
