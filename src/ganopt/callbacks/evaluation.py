@@ -67,6 +67,9 @@ class Evaluation(L.Callback):
         if self.inception:
             real = real_examples(datamodule, self.n_samples)
             parts.append(InceptionMetrics(real, weights_path=self.inception_weights))
+        # an evaluator that needs more samples than configured says so (stacked digits' 1,000
+        # modes need 10,000)
+        self.n_samples = max([self.n_samples, *(getattr(p, "min_samples", 0) for p in parts)])
         return Evaluators(*parts) if parts else None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: GAN) -> None:

@@ -7,6 +7,7 @@ from ganopt.data.celeba import CelebADataModule
 from ganopt.data.digits import DigitsDataModule
 from ganopt.data.image_folder import ImageFolderDataModule, ImageTransform
 from ganopt.data.mixtures import MixtureDataModule, grid_means, ring_means
+from ganopt.data.stacked import StackedDataModule
 from ganopt.data.torchvision_sets import (
     CIFAR10DataModule,
     FashionMNISTDataModule,
@@ -24,6 +25,7 @@ __all__ = [
     "InMemoryDataModule",
     "MNISTDataModule",
     "MixtureDataModule",
+    "StackedDataModule",
     "grid_means",
     "ring_means",
 ]

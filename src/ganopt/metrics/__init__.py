@@ -9,6 +9,7 @@ from ganopt.metrics.combined import Evaluators
 from ganopt.metrics.frechet import FrechetDistance, frechet_distance
 from ganopt.metrics.inception import InceptionMetrics, load_inception
 from ganopt.metrics.modes import ModeCoverage
+from ganopt.metrics.stacked import StackedModes
 
 Evaluator = Callable[[Tensor], dict[str, float]]
 # Every metric an evaluator here reports: the HParams tab declares them before training.
@@ -24,6 +25,7 @@ __all__ = [
     "FrechetDistance",
     "InceptionMetrics",
     "ModeCoverage",
+    "StackedModes",
     "frechet_distance",
     "load_inception",
 ]

@@ -44,15 +44,19 @@ class ModeCoverage:
         distances, nearest = torch.cdist(samples.flatten(1), means).min(dim=1)
         high_quality = distances <= self.hq_sigmas * self.std
         counts = torch.bincount(nearest[high_quality], minlength=len(means)).double()
-        n_modes = len(means)
-        if counts.sum() > 0:
-            p = counts / counts.sum()
-            nonzero = p > 0
-            reverse_kl = float((p[nonzero] * (p[nonzero] * n_modes).log()).sum())
-        else:  # no high-quality sample at all: as bad as a single collapsed mode
-            reverse_kl = math.log(n_modes)
         return {
             "eval/modes": float((counts >= self.min_samples_per_mode).sum()),
             "eval/hq_fraction": float(high_quality.double().mean()),
-            "eval/reverse_kl": reverse_kl,
+            "eval/reverse_kl": reverse_kl(counts),
         }
+
+
+def reverse_kl(counts: Tensor) -> float:
+    """KL(p̂ ‖ uniform) of a histogram over modes, Σ p log(n·p); with no sample at all, as bad as
+    a single collapsed mode (log n)."""
+    n_modes = len(counts)
+    if counts.sum() <= 0:
+        return math.log(n_modes)
+    p = counts.double() / counts.sum()
+    nonzero = p > 0
+    return float((p[nonzero] * (p[nonzero] * n_modes).log()).sum())
