@@ -4,6 +4,7 @@ optimizer recorded as failed while the study completes."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import logging
 import os
@@ -385,3 +386,22 @@ def test_quasi_random_search_is_a_setting_and_tpe_stays_the_default(tmp_path: Pa
     assert len({tuple(d) for d in drawn}) == 3
     with pytest.raises(ConfigError, match=r"study.sampler='random' is not allowed"):
         run_study(study_config(tmp_path / "x", "study=smoke", "study.sampler=random"))
+
+
+def test_an_optimizer_added_to_a_finished_study_runs_only_its_own_slots(
+    smoke: DictConfig, caplog
+) -> None:
+    """The committed studies grow this way: a new optimizer's 3 + 2 slots, nothing else."""
+    before = {
+        name: [t.number for t in trials(smoke, name)]
+        for name in ("adam/phase1", "adam/phase2", "rmsprop/phase1", "rmsprop/phase2")
+    }
+    grown = copy.deepcopy(smoke)
+    grown.study.optimizers = ["adam", "rmsprop", "adafactor"]
+    grown.study.base = [*smoke.study.base, "steps=50"]
+    with caplog.at_level(logging.INFO):
+        run_study(grown)
+    assert "phase 1: 3 of 9 slots to run, 2 workers" in caplog.messages
+    assert "phase 2: 2 of 6 slots to run, 2 workers" in caplog.messages
+    assert {name: [t.number for t in trials(smoke, name)] for name in before} == before
+    assert sorted(holders(load_study(grown, "adafactor/phase2", storage(grown.storage)))) == [1, 2]
