@@ -405,3 +405,65 @@ def test_an_optimizer_added_to_a_finished_study_runs_only_its_own_slots(
     assert "phase 2: 2 of 6 slots to run, 2 workers" in caplog.messages
     assert {name: [t.number for t in trials(smoke, name)] for name in before} == before
     assert sorted(holders(load_study(grown, "adafactor/phase2", storage(grown.storage)))) == [1, 2]
+
+
+def small_journal(where: str) -> None:
+    """Two finished trials of one study, as a study's runs leave them (no training)."""
+    study = optuna.create_study(
+        study_name="adam/phase1", storage=storage(where), direction="maximize"
+    )
+    for value in (1.0, 2.0):
+        trial = study.ask(
+            {"lr_generator": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
+        )
+        trial.set_user_attr("slot", int(value) - 1)
+        study.tell(trial, value)
+
+
+def test_a_study_can_live_in_an_sqlite_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    small_journal(url)
+    cfg = study_config(tmp_path, "study=smoke", "study.optimizers=[adam]")
+    with open_dict(cfg):
+        cfg.storage = url
+    held = holders(load_study(cfg, "adam/phase1", storage(url)))
+    assert sorted(held) == [0, 1] and (tmp_path / "studies.db").is_file()
+
+
+def test_the_journal_opens_in_optuna_dashboard(tmp_path: Path) -> None:
+    """Optuna's web UI on 127.0.0.1 reads the study back over HTTP, then is stopped."""
+    import json
+    import urllib.request
+
+    journal = tmp_path / "trials.journal"
+    small_journal(str(journal))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dashboard = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "optuna-dashboard"),
+            str(journal),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        studies = None
+        for _ in range(60):  # at most ~30 s for the server to come up
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    studies = json.load(r)["study_summaries"]
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert studies is not None, "optuna-dashboard did not answer"
+        assert [s["study_name"] for s in studies] == ["adam/phase1"]
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=10)

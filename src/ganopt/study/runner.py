@@ -57,8 +57,12 @@ class Slot:
         return f"{self.optimizer}/phase{self.phase}"
 
 
-def storage(path: str | Path) -> optuna.storages.BaseStorage:
-    path = Path(path)
+def storage(where: str | Path) -> optuna.storages.BaseStorage:
+    """A journal file (committed with the study), or any Optuna storage URL (``sqlite:///…``,
+    ``postgresql://…``) for clusters without a shared file system."""
+    if "://" in str(where):
+        return optuna.storages.RDBStorage(str(where))
+    path = Path(where)
     path.parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
