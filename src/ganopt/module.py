@@ -81,6 +81,7 @@ class GAN(L.LightningModule):
         self._checked_step = 0
         self._evaluating = ExitStack()  # open while Lightning's validation loop runs
         self._averaged = False  # schedule-free optimizers hold their averaged weights now
+        self.schedule_free: dict[str, Optimizer] = {}  # schedule-free optimizers, by network
 
     # ---- sampling -------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -192,7 +193,7 @@ class GAN(L.LightningModule):
         return scaler.get_scale() >= scale
 
     def on_train_start(self) -> None:
-        train_mode(self.unwrapped_optimizers().values())  # checkpoints are saved in eval mode
+        train_mode(self.schedule_free.values())  # checkpoints are saved in eval mode
         self._nonfinite = torch.zeros(2, dtype=torch.bool, device=self.device)
         self._checked_step = self.generator_steps
         # DDP: every rank was seeded alike (and a resumed run gives every rank rank 0's RNG
@@ -209,11 +210,6 @@ class GAN(L.LightningModule):
         return None
 
     # ---- schedule-free optimizers train at one point and are evaluated at another -------------
-    def unwrapped_optimizers(self) -> dict[str, Any]:
-        """Both optimizers by network, without Lightning's wrapper."""
-        optimizers = self.optimizers()
-        return {net: getattr(o, "optimizer", o) for net, o in zip("gd", optimizers, strict=True)}
-
     @contextmanager
     def averaged_weights(self, networks: str = "gd", statistics: bool = True) -> Iterator[None]:
         """Evaluate, sample and save at the point schedule-free optimizers evaluate at: their
@@ -221,7 +217,7 @@ class GAN(L.LightningModule):
         back (Lightning switches neither, issue 20441). With ``statistics`` the generator's
         BatchNorm statistics are re-estimated for x (standing statistics: a pure function of
         the weights, so a resumed run stays exact). Nothing happens for other optimizers."""
-        mine = with_modes(o for n, o in self.unwrapped_optimizers().items() if n in networks)
+        mine = [optimizer for n, optimizer in self.schedule_free.items() if n in networks]
         if self._averaged or not mine:
             yield
             return
@@ -285,6 +281,9 @@ class GAN(L.LightningModule):
         opt_d = self.optimizer_factories["discriminator"](self.discriminator.parameters())
         for regularizer in self.regularizers.values():  # e.g. weight clipping after each D step
             regularizer.attach(opt_d, self.discriminator)
+        # found once here, not on every EMA update of the training step
+        pairs = zip("gd", (opt_g, opt_d), strict=True)
+        self.schedule_free = {net: opt for net, opt in pairs if with_modes([opt])}
         schedulers = [
             factory(opt)
             for name, opt in (("generator", opt_g), ("discriminator", opt_d))

@@ -85,9 +85,7 @@ class StepProgressBar(TQDMProgressBar):
         step = pl_module.generator_steps
         rate = (step - self._start) / max(time.perf_counter() - self._clock, 1e-9)
         shown = self.get_metrics(trainer, pl_module).items()
-        metrics = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown
-        )
+        metrics = ", ".join(f"{k}={_short(v)}" for k, v in shown)
         log.info(
             "generator step %d/%d (%d%%), %.1f steps/s%s",
             step,
