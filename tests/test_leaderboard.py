@@ -1,12 +1,23 @@
-"""The cross-workload score against a hand-computed 3-optimizer x 3-workload example."""
+"""The cross-workload score against a hand-computed 3-optimizer x 3-workload example, and the
+leaderboard written from study journals (ranks, misses, missing entries, byte-identical)."""
 
 from __future__ import annotations
 
+import functools
 import math
+import subprocess
+import sys
+from pathlib import Path
 
+import optuna
 import pytest
+from conftest import ROOT
+from omegaconf import DictConfig, open_dict
 
+from ganopt.compose import compose_config
 from ganopt.study.leaderboard import benchmark_score, profile, ratios
+from ganopt.study.leaderboard_report import write_leaderboard
+from ganopt.study.runner import storage
 
 INF = math.inf
 TIMES = {  # optimizer -> workload -> time to target (inf: missed)
@@ -49,3 +60,92 @@ def test_a_workload_nobody_solved_and_a_missing_optimizer() -> None:
     assert r["a"]["ring"] == INF and r["b"]["ring"] == INF
     assert benchmark_score(r["a"], 2) == pytest.approx(0.5)
     assert benchmark_score(r["b"], 2) is None  # did not run grid: missing, not a zero
+
+
+# ---- the report from journals ------------------------------------------------------------------
+def finished(study: optuna.Study, seed: int, reached: float | None, value: float) -> None:
+    """A phase-2 or untuned run as the runner records it."""
+    trial = study.ask()
+    trial.set_user_attr("slot", seed)
+    trial.set_user_attr(
+        "metrics",
+        {
+            "eval/modes": 8.0,
+            "target_step": None if reached is None else reached / 2,
+            "target_gradient_evaluations": reached,
+            "target_wall_time_s": None if reached is None else reached / 100,
+        },
+    )
+    study.tell(trial, value)
+
+
+def workload_config(tmp: Path, name: str, journal: Path) -> DictConfig:
+    cfg = compose_config([f"study={name}"], tmp / "out", name="study")
+    with open_dict(cfg):
+        cfg.storage = str(journal)
+    return cfg
+
+
+def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> None:
+    """ring: a reaches at 100 on 2 of 3 seeds (median 100), b at 300, c diverges; grid: b at 50,
+    a misses on every seed, c never ran. B over 2 workloads: b (3, 1): (1 + 3)/6; a (1, ∞):
+    3/6; c: missing on grid, no score. An old untimed run counts only as untimed."""
+    journals = {"ring": tmp_path / "ring.journal", "grid": tmp_path / "grid.journal"}
+    ring, grid = (storage(journals[w]) for w in ("ring", "grid"))
+    make = functools.partial(optuna.create_study, direction="maximize")
+    a = make(study_name="adam/phase2", storage=ring)
+    for seed, t in ((1, 100.0), (2, 80.0), (3, None)):
+        finished(a, seed, t, 7.5)
+    finished(make(study_name="rmsprop/phase2", storage=ring), 1, 300.0, 7.0)
+    c = make(study_name="sgd/phase2", storage=ring)
+    diverged = c.ask()
+    diverged.set_user_attr("slot", 1)
+    diverged.set_user_attr("reason", "diverged (3): loss nan")
+    c.tell(diverged, state=optuna.trial.TrialState.FAIL)
+    old = c.ask()
+    old.set_user_attr("slot", 2)
+    old.set_user_attr("metrics", {"eval/modes": 8.0})  # run before time to target existed
+    c.tell(old, 7.9)
+    finished(make(study_name="rmsprop/phase2", storage=grid), 1, 50.0, 24.0)
+    finished(make(study_name="adam/phase2", storage=grid), 1, None, 20.0)
+    studies = [workload_config(tmp_path, w, journals[w]) for w in ("ring", "grid")]
+    for study in studies:
+        with open_dict(study):
+            study.study.optimizers = ["adam", "rmsprop", "sgd"]
+    paths = write_leaderboard(studies, tmp_path / "board")
+    text = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "| rmsprop | 0.667 | 3.00 | 1.00 |" in text
+    assert "| adam | 0.500 | 1.00 | miss |" in text
+    assert "| sgd | — | miss | — |" in text  # diverged on its one timed seed; never ran grid
+    assert "| tuned | adam | 3 | 2 | 100 [80, ∞] |" in text
+    assert "| tuned | sgd | 1 | 0 | ∞ [∞, ∞] |" in text
+    assert "Untuned: score over 0 of 2 workloads" in text
+    assert {p.name for p in paths} >= {"profile_tuned.png", "heatmap_tuned.png"}
+    before = {p.name: p.read_bytes() for p in paths}
+    rerun = write_leaderboard(studies, tmp_path / "board")
+    assert {p.name: p.read_bytes() for p in rerun} == before  # byte-identical
+    assert not (tmp_path / "board" / "profile_untuned.png").exists()
+
+
+def test_the_committed_leaderboard_regenerates_byte_identically(tmp_path: Path) -> None:
+    """README's command, as written, into a temporary directory; the journals are only read."""
+    board = ROOT / "docs" / "benchmark"
+    journals = {p: p.read_bytes() for p in (ROOT / "docs" / "studies").glob("*/trials.journal")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "scripts/leaderboard.py",
+            f"out_dir={tmp_path}",
+            f"hydra.run.dir={tmp_path / 'hydra'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert written == sorted(p.name for p in board.iterdir())
+    for name in written:
+        assert (tmp_path / name).read_bytes() == (board / name).read_bytes(), name
+    assert {p: p.read_bytes() for p in journals} == journals

@@ -125,11 +125,11 @@ def test_report_has_the_columns_and_plots(smoke: DictConfig) -> None:
 
 
 def test_workers_run_trial_after_trial(smoke: DictConfig) -> None:
-    for phase in (1, 2):  # 2 worker processes ran each phase's 6 and 4 trials
+    for phase in ("phase1", "phase2", "untuned"):  # 2 processes ran each phase's 6, 4, 4 trials
         pids = {
             t.user_attrs["pid"]
             for o in smoke.study.optimizers
-            for t in trials(smoke, f"{o}/phase{phase}")
+            for t in trials(smoke, f"{o}/{phase}")
         }
         assert len(pids) <= smoke.workers
 
@@ -156,6 +156,7 @@ def test_rerunning_a_finished_study_runs_nothing(smoke: DictConfig, caplog) -> N
     # finished slots are skipped before any worker process is started for them
     assert "phase 1: 0 of 6 slots to run, 2 workers" in caplog.messages
     assert "phase 2: 0 of 4 slots to run, 2 workers" in caplog.messages
+    assert "phase untuned: 0 of 4 slots to run, 2 workers" in caplog.messages
     assert not [m for m in caplog.messages if "leaves out" in m]
     narrow = smoke.copy()
     narrow.study.space = {"lr_generator": {"low": 5e-4}}  # above both presets' rates
@@ -193,6 +194,41 @@ def test_a_killed_study_reruns_only_the_unfinished_slot(tmp_path: Path) -> None:
     search = holders(load_study(cfg, "adam/phase1", storage(cfg.storage)))
     assert sorted(search) == [0, 1] and search[0].number != stale.number
     assert all(t.state == State.COMPLETE for t in search.values())
+
+
+def test_untuned_runs_the_presets_and_untimed_runs_are_timed_again(tmp_path: Path) -> None:
+    """The untuned ruleset trains each preset as shipped on the phase-2 seeds; a phase-2 run from
+    before time to target was recorded gives way to a new run of its configuration and seed,
+    and stays in the journal."""
+    cfg = study_config(
+        tmp_path,
+        "study=smoke",
+        "study.optimizers=[adam]",
+        "study.seeds=1",
+        "phases=[2,untuned]",
+        base=QUICK,
+    )
+    store, settings = storage(cfg.storage), ["optimizer.generator.lr=0.001"]
+    for name, slot in (("adam/phase1", 0), ("adam/phase2", 1)):
+        trial = load_study(cfg, name, store).ask()
+        trial.set_user_attr("slot", slot)
+        trial.set_user_attr("settings", settings)
+        trial.set_user_attr("metrics", {"eval/modes": 3.0})  # no target_* keys: untimed
+        load_study(cfg, name, store).tell(trial, 1.0)
+    old = trials(cfg, "adam/phase2")[0]
+    run_study(cfg)
+    final = holders(load_study(cfg, "adam/phase2", store))[1]
+    assert final.number != old.number and final.user_attrs["settings"] == settings
+    assert "target_step" in final.user_attrs["metrics"]
+    assert [t.number for t in trials(cfg, "adam/phase2")] == [old.number, final.number]
+    untuned = holders(load_study(cfg, "adam/untuned", store))
+    assert sorted(untuned) == [1] and untuned[1].user_attrs["settings"] == []
+    assert "target_gradient_evaluations" in untuned[1].user_attrs["metrics"]
+    journal = Path(cfg.storage).read_bytes()
+    run_study(cfg)  # everything timed now: nothing runs again
+    assert Path(cfg.storage).read_bytes() == journal
+    with pytest.raises(ConfigError, match=r"phases=\[3\] names 3: allowed are 1"):
+        run_study(study_config(tmp_path / "x", "study=smoke", "phases=[3]"))
 
 
 def test_a_diverging_optimizer_fails_its_trials_and_the_study_completes(tmp_path: Path) -> None:
@@ -279,7 +315,7 @@ def test_each_study_scores_only_its_own_objective(tmp_path: Path) -> None:
     """digits is judged by eval/fcd alone: the 2D studies' objective must not merge into it."""
     digits = study_config(tmp_path, "study=digits")
     assert dict(digits.study.objective) == {"eval/fcd": -1.0}
-    assert dict(digits.study.success) == {"eval/fcd": "<= 5"}
+    assert dict(digits.study.target) == {"eval/fcd": "<= 14"}
     with pytest.raises(
         ConfigError,
         match=r"eval/modes, which this study's runs do not report; "
@@ -403,6 +439,7 @@ def test_an_optimizer_added_to_a_finished_study_runs_only_its_own_slots(
         run_study(grown)
     assert "phase 1: 3 of 9 slots to run, 2 workers" in caplog.messages
     assert "phase 2: 2 of 6 slots to run, 2 workers" in caplog.messages
+    assert "phase untuned: 2 of 6 slots to run, 2 workers" in caplog.messages
     assert {name: [t.number for t in trials(smoke, name)] for name in before} == before
     assert sorted(holders(load_study(grown, "adafactor/phase2", storage(grown.storage)))) == [1, 2]
 

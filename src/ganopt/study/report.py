@@ -72,7 +72,7 @@ def _mean(values: list[float]) -> float:
 
 
 def rows(cfg: DictConfig, results: list[OptimizerResult]) -> list[dict[str, Any]]:
-    success = dict(cfg.study.get("success") or {})
+    success = dict(cfg.study.get("target") or {})
     out = []
     for r in results:
         low, high = bootstrap_ci(r.scores) if r.scores else (math.nan, math.nan)

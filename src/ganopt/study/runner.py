@@ -3,10 +3,13 @@
 Phase 1 searches each optimizer's hyperparameters with the same number of trials and the same
 sampler policy (a seeded TPE sampler per optimizer, median pruning on the intermediate
 ``eval/*`` values); phase 2 re-runs each optimizer's best phase-1 configuration on fresh seeds,
-and only phase 2 ranks the optimizers.
+and only phase 2 ranks the optimizers (the *tuned* ruleset). Phase ``untuned`` runs each preset
+exactly as shipped on the same seeds, with no search (the *untuned* ruleset, DeepOBS's and
+AlgoPerf's self-tuning baseline).
 
-Every trial is a slot: (optimizer, index) in phase 1, (optimizer, seed) in phase 2. Trials are
-persisted in an Optuna journal file that several processes (or SLURM jobs) share; a worker
+Every trial is a slot: (optimizer, index) in phase 1, (optimizer, seed) in phases 2 and
+untuned. Trials are persisted in an Optuna journal file that several processes (or SLURM jobs)
+share; a worker
 takes the next slot no trial holds, and a slot held by two trials counts its lower-numbered
 one only, so a killed and restarted study redoes nothing that finished and no optimizer gets
 more trials than another. A run that diverges is a failed trial with its reason; a
@@ -42,19 +45,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "qmc")
+PHASES = (1, 2, "untuned")
 SEARCH_SEED = 0  # phase 1 trains every configuration with this seed; phase 2 uses 1..S
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 @dataclass(frozen=True)
 class Slot:
-    phase: int
+    phase: int | str  # 1, 2 or "untuned"
     optimizer: str
-    index: int  # phase 1: the trial's index; phase 2: the seed
+    index: int  # phase 1: the trial's index; phases 2 and untuned: the seed
 
     @property
     def study_name(self) -> str:
-        return f"{self.optimizer}/phase{self.phase}"
+        return study_name(self.optimizer, self.phase)
+
+
+def study_name(optimizer: str, phase: int | str) -> str:
+    """The Optuna study of one optimizer and phase: adam/phase1, adam/phase2, adam/untuned."""
+    return f"{optimizer}/{phase}" if phase == "untuned" else f"{optimizer}/phase{phase}"
 
 
 def storage(where: str | Path) -> optuna.storages.BaseStorage:
@@ -113,7 +122,9 @@ def load_study(
 
 def holders(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
     """Each slot's trial: the lowest-numbered one that finished or still runs; trials abandoned
-    by a dead worker, stopped by a signal or failed without a result (a reason) hold nothing."""
+    by a dead worker, stopped by a signal or failed without a result (a reason) hold nothing.
+    A run that finished before time to target was recorded gives way to a later one of its slot
+    (the same configuration and seed, run again for its time: see ``untimed``)."""
     chosen: dict[int, optuna.trial.FrozenTrial] = {}
     for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         slot = trial.user_attrs.get("slot")
@@ -122,8 +133,24 @@ def holders(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
         stopped = reason.startswith("interrupted") or failed_without_result
         if slot is None or trial.user_attrs.get("abandoned") or stopped:
             continue
-        chosen.setdefault(slot, trial)
+        if slot not in chosen or (untimed(chosen[slot]) and not untimed(trial)):
+            chosen[slot] = trial
     return chosen
+
+
+def untimed(trial: optuna.trial.FrozenTrial) -> bool:
+    """A finished run from before 2026-12-06, whose metrics lack the time to target: its final
+    quality stands, but the leaderboard needs its time, so phase 2 runs its slot again."""
+    metrics = trial.user_attrs.get("metrics")
+    return metrics is not None and "target_step" not in metrics
+
+
+def needs_run(slot: Slot, held: dict[int, optuna.trial.FrozenTrial]) -> bool:
+    """No trial holds the slot, or (phases 2 and untuned, which the leaderboard times) only an
+    untimed one does."""
+    if slot.index not in held:
+        return True
+    return slot.phase != 1 and untimed(held[slot.index])
 
 
 # ---- the search space ---------------------------------------------------------------------------
@@ -312,7 +339,7 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
     """Run one slot unless a trial already holds it; returns what happened, in words."""
     store = storage(cfg.storage)
     study = load_study(cfg, slot.study_name, store, slot.index)
-    if slot.index in holders(study):
+    if not needs_run(slot, holders(study)):
         return "done before"
     trial = study.ask()
     trial.set_user_attr("slot", slot.index)
@@ -329,16 +356,18 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
     objective = plain(cfg.study.objective)
     if slot.phase == 1:
         settings, seed = search_overrides(cfg, slot.optimizer, trial), SEARCH_SEED
+    elif slot.phase == "untuned":
+        settings, seed = [], slot.index
     else:
         best = best_trial(cfg, slot.optimizer, store)
-        if best is None:
-            trial.set_user_attr("reason", "no phase-1 trial finished: nothing to re-run")
+        if best is None:  # not a result: the slot stays free for when phase 1 has one
+            trial.set_user_attr("abandoned", True)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             return "skipped: no phase-1 trial finished"
         settings, seed = list(best.user_attrs["settings"]), slot.index
     trial.set_user_attr("settings", settings)
     # One directory per trial: a slot rerun after an interrupted trial starts afresh.
-    run_name = f"phase{slot.phase}_{slot.index:03d}_trial{trial.number:03d}"
+    run_name = f"{slot.study_name.split('/')[1]}_{slot.index:03d}_trial{trial.number:03d}"
     out = Path(cfg.runs_dir) / slot.optimizer / run_name
     overrides = [
         *cfg.study.base,
@@ -351,7 +380,7 @@ def run_slot(cfg: DictConfig, slot: Slot) -> str:
     ]
     run_cfg = compose_config(overrides, out)
     with open_dict(run_cfg):
-        run_cfg.target = cfg.study.success  # time to target: when a run first succeeds
+        run_cfg.target = cfg.study.target  # time to target: its first evaluation meeting it
     with user_errors():
         per_step = gradient_evaluations_per_step(run_cfg, instantiate(run_cfg.optimizer))
     pruning = [Pruning(trial, objective)] if slot.phase == 1 else []
@@ -400,11 +429,11 @@ def unheld(cfg: DictConfig, todo: list[Slot]) -> list[Slot]:
     """The slots no trial holds yet (a worker checks again: another process may take one)."""
     store = storage(cfg.storage)
     names = {slot.study_name for slot in todo}
-    held = {name: set(holders(load_study(cfg, name, store))) for name in names}
-    return [slot for slot in todo if slot.index not in held[slot.study_name]]
+    held = {name: holders(load_study(cfg, name, store)) for name in names}
+    return [slot for slot in todo if needs_run(slot, held[slot.study_name])]
 
 
-def slots(cfg: DictConfig, phase: int) -> list[Slot]:
+def slots(cfg: DictConfig, phase: int | str) -> list[Slot]:
     """Round-robin over optimizers, so all of them advance together."""
     if phase == 1:
         return [
@@ -413,7 +442,7 @@ def slots(cfg: DictConfig, phase: int) -> list[Slot]:
             for optimizer in cfg.study.optimizers
         ]
     return [
-        Slot(2, optimizer, seed)
+        Slot(phase, optimizer, seed)
         for seed in range(1, cfg.study.seeds + 1)
         for optimizer in cfg.study.optimizers
     ]
@@ -467,9 +496,15 @@ def abandon_stale(cfg: DictConfig) -> int:
 
 
 def run_study(cfg: DictConfig) -> None:
-    """The phases in ``cfg.phases`` (1 then 2; [] only reports), ``cfg.workers`` processes at a
-    time; resumes from the storage."""
+    """The phases in ``cfg.phases`` (1, 2, untuned; [] only reports), ``cfg.workers``
+    processes at a time; resumes from the storage."""
     quiet()
+    if unknown := [phase for phase in cfg.phases if phase not in PHASES]:
+        raise ConfigError(
+            f"phases={list(cfg.phases)} names {', '.join(map(str, unknown))}: allowed are 1 (the "
+            "search), 2 (its best on fresh seeds) and untuned (the presets on those seeds), or "
+            "[] to only write the report."
+        )
     if 1 in cfg.phases:
         check_space(cfg)  # before anything is written
         if unreachable := presets_out_of_reach(cfg):
@@ -486,13 +521,13 @@ def run_study(cfg: DictConfig) -> None:
         every = slots(cfg, phase)
         todo = unheld(cfg, every)  # no worker process (seconds of imports) for a finished slot
         log.info(
-            "phase %d: %d of %d slots to run, %d workers", phase, len(todo), len(every), cfg.workers
+            "phase %s: %d of %d slots to run, %d workers", phase, len(todo), len(every), cfg.workers
         )
         # Each worker runs trial after trial: a fresh process per trial cost ~8 s of imports,
         # 7 % of a 2D trial. ``train`` seeds every run, so a worker's second trial trains as it
         # would in a fresh process (tested).
         for slot, outcome in workers.map(_work, [(settings, s) for s in todo]):
-            log.info("phase %d %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)
+            log.info("phase %s %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)
         if workers.signum is not None:
             workers.hand_over()
             name = signal.Signals(workers.signum).name

@@ -1,0 +1,34 @@
+"""The benchmark's leaderboard: python scripts/leaderboard.py [workloads=[ring,grid,...]].
+
+Reads each workload's study journal (nothing is run or written there) and writes
+<out_dir>/leaderboard.md, leaderboard.csv and the performance-profile and heat-map PNGs for the
+tuned and untuned rulesets. The logic lives in ganopt.study.leaderboard_report.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from ganopt.cli import exit_status, run_app
+
+log = logging.getLogger("ganopt")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="leaderboard")
+def main(cfg: DictConfig) -> None:
+    with exit_status(cfg):
+        from ganopt.compose import compose_config
+        from ganopt.study.leaderboard_report import write_leaderboard
+
+        out = Path(cfg.out_dir)
+        studies = [compose_config([f"study={name}"], out, name="study") for name in cfg.workloads]
+        for path in write_leaderboard(studies, out):
+            log.info("wrote %s", path)
+
+
+if __name__ == "__main__":
+    run_app(main, "leaderboard")
