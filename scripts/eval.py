@@ -21,15 +21,10 @@ from omegaconf import DictConfig
 from ganopt.cli import exit_status, run_app
 from ganopt.errors import ConfigError
 from ganopt.sampling import generate, latents
-from ganopt.script_args import check_positive, check_settings, resolve_device
+from ganopt.script_args import check_settings, resolve_device
 from ganopt.trained import CheckpointError, choose_generator, evaluation_callback, load_gan
 
 log = logging.getLogger("ganopt")
-TYPES = {
-    "ckpt_path": str, "n_samples": int, "seed": int, "inception": bool,
-    "inception_weights": str, "out": str, "ema": bool, "device": str, "batch_size": int,
-    "data_root": str,
-}  # fmt: skip
 
 # Training's config keys that messages from the data sets and metrics name, and eval.py's own.
 OUR_KEYS = {"metrics.inception_weights=": "inception_weights=", "data.root=": "data_root="}
@@ -60,8 +55,7 @@ def table(result: dict[str, Any]) -> str:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """The checkpoint's metrics (and how they were computed), as eval.json holds them."""
-    check_settings(cfg, "eval.py", TYPES)
-    check_positive(cfg, "n_samples", "batch_size")
+    check_settings(cfg, "eval")
     device = resolve_device(cfg.device)
     module, datamodule, config = load_gan(cfg.ckpt_path, "cpu", cfg.data_root)
     network, which = choose_generator(module, cfg.ema)

@@ -13,6 +13,8 @@ import hydra
 from omegaconf import DictConfig
 
 from ganopt.cli import exit_status, run_app
+from ganopt.schema import GAMES
+from ganopt.settings import check
 
 log = logging.getLogger("ganopt")
 
@@ -22,6 +24,7 @@ def main(cfg: DictConfig) -> None:
     from ganopt.games.lab import run_lab, run_spectra
 
     with exit_status(cfg):
+        check(cfg, GAMES)  # every value against its declaration, before any work
         out = Path(cfg.paths.output_dir)
         run_lab(cfg, out)
         run_spectra(cfg, out)

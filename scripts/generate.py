@@ -21,34 +21,24 @@ from torch import Tensor
 from ganopt.cli import exit_status, run_app
 from ganopt.errors import ConfigError
 from ganopt.sampling import (
-    INTERPOLATIONS,
     generate,
     grid_columns,
     interpolation_latents,
     latents,
 )
-from ganopt.script_args import check_positive, check_settings, resolve_device
+from ganopt.script_args import check_settings, resolve_device
 from ganopt.trained import choose_generator, load_gan
 
 log = logging.getLogger("ganopt")
-TYPES = {
-    "ckpt_path": str, "n": int, "seed": int, "out": str, "npz": bool, "interpolate": int,
-    "rows": int, "interpolation": str, "ema": bool, "device": str,
-}  # fmt: skip
 
 
 def check(cfg: DictConfig) -> None:
-    check_settings(cfg, "generate.py", TYPES)
-    check_positive(cfg, "n", "rows")
+    check_settings(cfg, "generate")
     frames = cfg.interpolate
-    if frames < 0 or frames == 1:
+    if frames == 1:
         raise ConfigError(
             f"interpolate={frames} is not allowed: give the number of frames per row (>= 2, both "
             "ends included), or 0 for no interpolation strip."
-        )
-    if cfg.interpolation not in INTERPOLATIONS:
-        raise ConfigError(
-            f"interpolation={cfg.interpolation} is not allowed: use {' or '.join(INTERPOLATIONS)}."
         )
     if cfg.out is not None and Path(cfg.out).suffix.lower() != ".png":
         raise ConfigError(f"out={cfg.out} is not allowed: give a path ending in .png.")

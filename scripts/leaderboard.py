@@ -22,6 +22,10 @@ log = logging.getLogger("ganopt")
 def main(cfg: DictConfig) -> None:
     with exit_status(cfg):
         from ganopt.compose import compose_config
+        from ganopt.schema import LEADERBOARD
+        from ganopt.settings import check
+
+        check(cfg, LEADERBOARD)
         from ganopt.study.leaderboard_report import write_leaderboard
 
         out = Path(cfg.out_dir)

@@ -33,6 +33,28 @@ def run_dirs(tmp_path: Path) -> list[Path]:
     return sorted(p.parent for p in tmp_path.rglob("metrics.json"))
 
 
+def test_a_config_group_option_outside_the_repository_trains_through_the_search_path(
+    tmp_path: Path,
+) -> None:
+    """Hydra's documented way to keep configs outside the repository: hydra.searchpath. The
+    command-line check composes with it, as Hydra does, instead of refusing data=plain."""
+    forks = tmp_path / "my_conf" / "data"
+    forks.mkdir(parents=True)
+    (forks / "plain.yaml").write_text((ROOT / "conf" / "data" / "gaussians_ring.yaml").read_text())
+    result = run_train(
+        tmp_path / "logs",
+        "data=plain",
+        f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]",
+        "model=mlp",
+        "steps=4",
+        "log_every_n_steps=2",
+        *QUICK,
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = run_dirs(tmp_path / "logs")
+    assert json.loads((run / "metrics.json").read_text())["config"]["data"] == "plain"
+
+
 def test_default_config_runs_shortened(tmp_path: Path) -> None:
     """`make train` runs exactly this config, only longer."""
     result = run_train(tmp_path, "steps=4", "log_every_n_steps=2", *QUICK)

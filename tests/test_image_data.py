@@ -308,6 +308,18 @@ def test_corrupt_image_is_named_at_scan(make_cfg, tmp_path: Path) -> None:
         dm.setup("fit")
 
 
+def test_a_folder_whose_only_image_is_damaged_names_the_file_first(
+    make_cfg, tmp_path: Path
+) -> None:
+    """Not the batch size against "1 images": that advice would fail on the damaged file."""
+    root = tmp_path / "images"
+    root.mkdir()
+    (root / "only.png").write_bytes(b"this is not a PNG")
+    dm = datamodule(make_cfg, "data=image_folder", f"data.root={root}", "data.batch_size=8")
+    with pytest.raises(ConfigError, match=r"Cannot read image .*only\.png"):
+        dm.setup("fit")
+
+
 def test_image_with_a_valid_header_and_a_broken_body_is_named_at_scan(
     make_cfg, tmp_path: Path
 ) -> None:

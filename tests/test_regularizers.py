@@ -102,6 +102,7 @@ def test_lazy_r1_applies_every_k_steps_scaled_by_k() -> None:
 
 def test_lazy_r1_in_the_module_follows_generator_steps(make_cfg) -> None:
     _, module = build(make_cfg(*RING, "regularizer=[r1]", "regularizer.r1.every=3"))
+    module._log_batch = True  # statistics are made on the batches that log them
     real = torch.randn(8, 2)
     applied, last = [], None
     for step in range(7):
@@ -121,7 +122,8 @@ def test_penalties_need_no_gradient_context_and_leave_the_input_alone() -> None:
 
 def test_d_loss_adds_the_penalties_and_trains_only_d(make_cfg) -> None:
     _, module = build(make_cfg(*RING, "regularizer=[gp,r1]"))
-    for p in module.generator.parameters():  # as Lightning's toggling does for D's update
+    module._log_batch = True  # statistics are made on the batches that log them
+    for p in module.generator.parameters():  # as the module's toggling does for D's update
         p.requires_grad_(False)
     torch.manual_seed(0)
     loss, stats = module.d_loss(torch.randn(8, 2))

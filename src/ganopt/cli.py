@@ -33,13 +33,14 @@ def _options(conf: Path, group: str) -> list[str]:
     return sorted(p.stem for p in (conf / group).glob("*.yaml"))
 
 
-def _nearest(word: str, candidates: list[str]) -> str:
+def nearest(word: str, candidates: list[str]) -> str:
     close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.5)
     return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _first_values(args: list[str]) -> list[str] | None:
-    """The overrides of one job: a sweep contributes its first value. None: not parseable."""
+    """The overrides of one job (and ``hydra.searchpath``): a sweep contributes its first
+    value. None: not parseable."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
@@ -48,8 +49,8 @@ def _first_values(args: list[str]) -> list[str] | None:
         return None
     lines = []
     for override in overrides:
-        if override.is_hydra_override():
-            continue
+        if override.is_hydra_override() and override.key_or_group != "hydra.searchpath":
+            continue  # the search path decides what composes: kept (a forker's own configs)
         if override.is_sweep_override():
             try:
                 value = next(override.sweep_string_iterator())
@@ -95,7 +96,7 @@ def precheck(args: list[str], conf: Path, config_name: str = "train") -> None:
         group, name = found.groups()
         options = list(error.options or []) or _options(conf, group)
         raise ConfigError(
-            f"{group}={name}: Could not find '{group}/{name}'{_nearest(name, options)}. The "
+            f"{group}={name}: Could not find '{group}/{name}'{nearest(name, options)}. The "
             f"options of {group} are: {', '.join(options)}."
         ) from None
     except ConfigCompositionException as error:
@@ -107,7 +108,7 @@ def precheck(args: list[str], conf: Path, config_name: str = "train") -> None:
         parent, _, leaf = key.rpartition(".")
         siblings = _keys(conf, config_name, [x for x in lines if x != line], parent)
         raise ConfigError(
-            f"{line}: the config has no key {key}{_nearest(leaf, siblings)}. "
+            f"{line}: the config has no key {key}{nearest(leaf, siblings)}. "
             f"`python scripts/{config_name}.py --cfg job` prints every key; to add a new one, "
             f"write +{line}."
         ) from None

@@ -1,14 +1,13 @@
-"""Checks of user-set values that would otherwise fail deep inside torch or Lightning.
+"""train.py's checks before anything is built, and small config helpers.
 
-Each check raises a ConfigError whose message names the key and what is allowed. Values that
-a class validates itself when Hydra builds it (d_steps, g_steps, data shapes) are checked there.
+Each value is checked against its declaration (``ganopt.schema``); the rules here are the ones
+across keys (devices, monitored metrics, optimizer classes). Each raises a ConfigError whose
+message names the key and what is allowed.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
@@ -22,83 +21,67 @@ def plain(node: DictConfig) -> dict[str, Any]:
     return cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))
 
 
-def _is_whole(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+def reported_metrics(cfg: DictConfig) -> list[str]:
+    """The eval/ metrics this run's evaluators report: each evaluator class's ``names``."""
+    from hydra.utils import get_object
+
+    names: list[str] = []
+    for node in (cfg.get("metrics") or {}).get("evaluators", {}).values():
+        built = get_object(str(node._target_))
+        owner = built if isinstance(built, type) else getattr(built, "__self__", None)
+        names += getattr(owner, "names", ())
+    if (cfg.get("metrics") or {}).get("inception"):
+        from ganopt.metrics import InceptionMetrics
+
+        names += InceptionMetrics.names
+    return sorted(set(names))
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def check_monitors(cfg: DictConfig) -> None:
+    """A callback's monitor and the target name eval/ metrics that an evaluator reports."""
+    watched = [
+        (f"callbacks.{name}.monitor", str(node.monitor))
+        for name, node in (cfg.get("callbacks") or {}).items()
+        if isinstance(node, DictConfig) and node.get("monitor")
+    ]
+    watched += [(f"target.{metric}", str(metric)) for metric in (cfg.get("target") or {})]
+    reported = reported_metrics(cfg)
+    for key, metric in watched:
+        if metric.startswith("eval/") and metric not in reported:
+            raise ConfigError(
+                f"{key} watches {metric}, which this run's evaluators do not report; they "
+                f"report {', '.join(reported) or 'no eval/ metric'} (metrics.evaluators, set by "
+                "the data config). Watch one of those, or add an evaluator that reports it."
+            )
 
 
-@dataclass(frozen=True)
-class Rule:
-    """What a numeric key allows; ``allows`` is how the message says it."""
+def check_optimizers(cfg: DictConfig) -> None:
+    """Build each network's optimizer on a stand-in parameter and take one step: a setting its
+    class refuses (one beta for Adam, two for AdEMAMix, which only finds out in its first step)
+    is answered now, naming the key, not as a traceback from inside torch after the data and
+    networks were built."""
+    import torch
+    from hydra.utils import instantiate
 
-    check: Callable[[Any], bool]
-    allows: str
-    optional: bool = False  # null is allowed (the feature is off)
+    from ganopt.optim.modes import train_mode
 
-    def ok(self, value: Any) -> bool:
-        return (self.optional and value is None) or self.check(value)
-
-
-def whole(minimum: int, meaning: str, optional: bool = False) -> Rule:
-    return Rule(
-        lambda v: _is_whole(v, minimum), f"a whole number >= {minimum} ({meaning})", optional
-    )
-
-
-def positive(meaning: str, optional: bool = False) -> Rule:
-    return Rule(lambda v: _is_number(v) and v > 0, f"a number > 0 ({meaning})", optional)
-
-
-# Keys checked before anything is built: each would otherwise fail deep inside torch or Lightning,
-# or train on silently (a batch of 0 trains on empty batches and reports NaN). A "*" matches any
-# one key (every callback's cadence). Settings of classes Hydra builds (regularizer weights,
-# ema.decay, d_steps/g_steps, learning rates) are checked by those classes or below.
-RULES: dict[str, Rule] = {
-    "steps": whole(1, "generator updates: the training length"),
-    "log_every_n_steps": whole(1, "generator steps between logged training scalars"),
-    "threads": whole(1, "torch CPU threads; null = torch's default", optional=True),
-    "data.batch_size": whole(1, "examples per batch and per process"),
-    "data.resolution": whole(4, "image side in pixels"),
-    "data.crop": whole(1, "center-crop side in pixels; null = no crop", optional=True),
-    "data.num_workers": whole(0, "decoding processes; 0 = in the training process"),
-    "callbacks.*.every_n_steps": whole(0, "generator steps between calls; 0 = only at the end"),
-    "callbacks.evaluation.n_samples": whole(2, "generated samples per evaluation"),
-    "callbacks.samples.n": whole(1, "samples in the picture"),
-    "callbacks.progress.refresh_rate": whole(1, "generator steps between bar updates"),
-    "ema.start": whole(0, "generator steps before averaging starts"),
-    "clip_grad_norm.*": positive("max gradient norm; null = no clipping", optional=True),
-}
-
-
-def _values(cfg: DictConfig, pattern: str) -> Iterator[tuple[str, Any]]:
-    """(key, value) for each key the pattern matches in cfg (none when absent)."""
-    if ".*" not in pattern:
-        value = OmegaConf.select(cfg, pattern, default=_MISSING)
-        if value is not _MISSING:
-            yield pattern, value
-        return
-    head, rest = pattern.split(".*", 1)
-    node = OmegaConf.select(cfg, head, default=None)
-    if isinstance(node, DictConfig):
-        for name in node:
-            yield from _values(cfg, f"{head}.{name!s}{rest}")
-
-
-_MISSING = object()
-
-
-def learning_rates(node: Any, key: str = "optimizer") -> Iterator[tuple[str, Any]]:
-    """Every ``lr`` under ``node`` with its dotted key, including wrapped base optimizers."""
-    if isinstance(node, DictConfig):
-        for name, child in node.items():
-            path = f"{key}.{name!s}"
-            if name == "lr":
-                yield path, child
-            else:
-                yield from learning_rates(child, path)
+    for network in ("generator", "discriminator"):
+        node = cfg.optimizer[network]
+        factory = instantiate(node)  # a missing package is train.py's user_errors' to answer
+        try:
+            parameter = torch.nn.Parameter(torch.zeros(2, 2))
+            parameter.grad = torch.zeros(2, 2)
+            optimizer = factory([parameter])
+            train_mode([optimizer])  # schedule-free optimizers step in train mode
+            for _ in range(getattr(optimizer, "gradient_evaluations", 1)):
+                optimizer.step()
+        except Exception as error:
+            keys = sorted(str(k) for k in node if not str(k).startswith("_"))
+            raise ConfigError(
+                f"optimizer.{network}: {node._target_} refuses these settings "
+                f"({type(error).__name__}: {error}); its keys are {', '.join(keys)} "
+                "(conf/optimizer and conf/network_optimizer show each one's defaults)."
+            ) from None
 
 
 def check_devices(trainer: DictConfig) -> None:
@@ -131,21 +114,15 @@ def check_devices(trainer: DictConfig) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
+    """train.py's settings, before anything is built: each value against its declaration
+    (``ganopt.schema``), then the rules across keys."""
+    from ganopt.schema import TRAIN
+    from ganopt.settings import check
+
+    check(cfg, TRAIN)
     check_devices(cfg.trainer)
-    for pattern, rule in RULES.items():
-        for key, value in _values(cfg, pattern):
-            if not rule.ok(value):
-                raise ConfigError(f"{key}={value!r} is not allowed: {key} takes {rule.allows}.")
-    if not isinstance(cfg.get("seed"), int):
-        raise ConfigError(
-            f"seed={cfg.get('seed')!r} is not allowed: use a whole number, e.g. seed=0."
-        )
-    for key, lr in learning_rates(cfg.optimizer):
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or lr <= 0:
-            raise ConfigError(
-                f"{key}={lr!r} is not allowed: a learning rate must be a positive number, "
-                f"e.g. {key}=2e-4."
-            )
+    check_monitors(cfg)
+    check_optimizers(cfg)
 
 
 def safe_dirname(overrides: str, max_length: int = 120) -> str:

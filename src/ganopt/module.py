@@ -8,11 +8,16 @@ GAN papers report; Lightning's ``global_step`` counts every optimizer step) and 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+from lightning.pytorch.profilers import PassThroughProfiler
+from lightning.pytorch.strategies import SingleDeviceStrategy
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
@@ -27,12 +32,28 @@ from ganopt.optim.modes import eval_mode, train_mode, with_modes
 from ganopt.regularizers import Regularizer, as_named
 from ganopt.updates import Alternating, Player, Turn, UpdateScheme
 
+# The hooks Lightning's backward and optimizer step call: a listener keeps them (see players).
+STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 # What raise_if_diverged watches, in the order of its flags; and the config key of each network.
 WATCHED = ("loss/d", "loss/g", "the weights of D", "the weights of G")
 NETWORK = {"d": "discriminator", "g": "generator"}
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
+
+
+@contextmanager
+def frozen(parameters: list[nn.Parameter]) -> Iterator[None]:
+    """No gradient for ``parameters`` inside (the other network's, during one network's update),
+    as a hand-written loop toggles them; what Lightning's ``toggle_optimizer`` does, without its
+    per-call bookkeeping of every parameter's state."""
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in parameters:
+            parameter.requires_grad_(True)
 
 
 def as_float64(values: dict[str, float]) -> dict[str, Tensor]:
@@ -75,13 +96,19 @@ class GAN(L.LightningModule):
         self.generator_steps = 0  # generator updates done: the training length unit
         self.iterations = 0  # batches trained on: where the data stream resumes
         self.interrupted = False  # set by GracefulStop: the run ends early, on a signal
-        # Non-finite losses since the last check (loss/d, loss/g), accumulated on the device so
-        # that watching for divergence costs no sync per step; read by raise_if_diverged().
-        self._nonfinite = torch.zeros(2, dtype=torch.bool)  # on the device from on_train_start
+        # The sums of loss/d and loss/g since the last check, on the device: a NaN or inf in
+        # any step's loss stays in its sum, so watching for divergence costs two in-place adds
+        # per step and no sync; read by raise_if_diverged().
+        self._loss_sums = torch.zeros(2)  # on the device from on_train_start
         self._checked_step = 0
         self._evaluating = ExitStack()  # open while Lightning's validation loop runs
         self._averaged = False  # schedule-free optimizers hold their averaged weights now
         self.schedule_free: dict[str, Optimizer] = {}  # schedule-free optimizers, by network
+        # Set at train start (see players): what every step reuses, and the batch it reads.
+        self._players: tuple[Player, Player] = ()  # type: ignore[assignment]
+        self._schedulers: list[Any] = []
+        self._real, self._log_batch, self._device_type = torch.empty(0), False, "cpu"
+        self._scaler: torch.amp.GradScaler | None = None
 
     # ---- sampling -------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -104,25 +131,22 @@ class GAN(L.LightningModule):
 
     # ---- the training step ------------------------------------------------------------------
     def training_step(self, batch: Any) -> None:
-        opt_g, opt_d = self.optimizers()  # type: ignore[attr-defined]  # a list of two
         real = examples(batch)  # a tensor, an (x, y) tuple or a dict: any DataLoader's batch
         if self.channels_last:  # NHWC images for NHWC conv networks
             real = real.contiguous(memory_format=torch.channels_last)
-        log = self._is_log_batch()  # the batches whose values Lightning sends to the loggers
-        d, g = self.update_scheme(
-            self.player(opt_d, "d", lambda: self.d_loss(real), measure=log),
-            self.player(opt_g, "g", lambda: self.g_loss(len(real)), measure=log),
-        )
+        self._real = real  # what the players' losses read
+        self._log_batch = self._is_log_batch()  # the batches Lightning sends to the loggers
+        d, g = self.update_scheme(*self._players)
         self._watch_finite(d.loss, g.loss)
         self.iterations += 1
         if g.updates:  # under 16-mixed, a G step skipped for inf gradients is not a generator step
-            for scheduler in self.lr_schedulers():
+            for scheduler in self._schedulers:
                 scheduler.step()
             self.generator_steps += g.updates
             if self.ema is not None:
                 with self.averaged_weights("g", statistics=False):
                     self.ema.update(self.generator, self.generator_steps)
-        if log:
+        if self._log_batch:
             self.log_training_state(d, g)
         if self.generator_steps >= self.steps:
             self.trainer.should_stop = True
@@ -132,12 +156,14 @@ class GAN(L.LightningModule):
             fake = self.generator(self.noise(len(real)))
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
         loss = self.loss.discriminator(real_logits, fake_logits)
-        stats = {"d/real": real_logits.detach().mean(), "d/fake": fake_logits.detach().mean()}
         for name, regularizer in self.regularizers.items():
             penalty = regularizer(self.discriminator, real, fake, step=self.generator_steps)
             if penalty is not None:  # None: no penalty, or a lazy one's off step
                 self.penalties[name] = penalty.detach()
                 loss = loss + penalty
+        if not self._log_batch:  # the statistics are logged only on log batches
+            return loss, {}
+        stats = {"d/real": real_logits.detach().mean(), "d/fake": fake_logits.detach().mean()}
         # the last value applied: a lazy R1 (every 16) is logged whatever the log cadence
         stats.update({f"reg/{name}": value for name, value in self.penalties.items()})
         return loss, stats
@@ -145,18 +171,53 @@ class GAN(L.LightningModule):
     def g_loss(self, n: int) -> Tensor:
         return self.loss.generator(self.discriminator(self.generator(self.noise(n))))
 
-    def player(self, optimizer: Any, net: str, loss: Callable, measure: bool) -> Player:
-        """A network's side of the step, through Lightning: its backward, toggling and step."""
+    def players(self) -> tuple[Player, Player]:
+        """D's and G's side of every step, built once at train start. Backward and the optimizer
+        step go through Lightning (``manual_backward``, its ``LightningOptimizer``) only where
+        that adds something (``through_lightning``); otherwise they are the plain torch calls a
+        hand-written loop makes, and Lightning's count of optimizer steps is kept by hand."""
+        lightning = self.through_lightning()
+        optimizers: Any = self.optimizers(use_pl_optimizer=lightning)
+        opt_g, opt_d = optimizers
+        d = self.player(opt_d, "d", lambda: self.d_loss(self._real), lightning)
+        return d, self.player(opt_g, "g", lambda: self.g_loss(len(self._real)), lightning)
+
+    def player(self, optimizer: Any, net: str, loss: Callable, lightning: bool) -> Player:
+        """A network's side of the step: its loss, backward (with clipping), the other network
+        frozen while it computes its gradients, and its optimizer's step."""
+        other = self.discriminator if net == "g" else self.generator
+        trainable = [p for p in other.parameters() if p.requires_grad]
 
         def backward(loss: Tensor) -> dict[str, Tensor]:
-            self.manual_backward(loss)
-            return self.clip_gradients_of(optimizer, net, measure)
+            if lightning:
+                self.manual_backward(loss)
+            else:
+                loss.backward()
+            return self.clip_gradients_of(optimizer, net, self._log_batch)
 
-        toggled = lambda: self.toggled_optimizer(optimizer)  # noqa: E731
         # Only generator updates are counted (the training length): only they pay the host
         # sync of asking the GradScaler whether the step was taken.
         step = self.step_taken if net == "g" else self.step_optimizer
-        return Player(optimizer, loss, backward, toggled, step)
+        return Player(optimizer, loss, backward, lambda: frozen(trainable), step)
+
+    def through_lightning(self) -> bool:
+        """Whether Lightning's backward and step add something to this run: 16-mixed's
+        GradScaler (loss scaling, unscaling, skipped steps), a strategy other than one device
+        (DDP's gradient sync, sharded optimizers), a precision plugin other than 32-bit or
+        bf16 autocast, a profiler, or a callback or hook on backward or the optimizer step."""
+        trainer = self.trainer
+        listening = any(is_overridden(hook, self, L.LightningModule) for hook in STEP_HOOKS) or any(
+            is_overridden(hook, callback, L.Callback)
+            for hook in STEP_HOOKS
+            for callback in trainer.callbacks  # type: ignore[attr-defined]
+        )
+        return (
+            listening
+            or type(trainer.strategy) is not SingleDeviceStrategy
+            or type(trainer.precision_plugin) not in (Precision, MixedPrecision)
+            or self._grad_scaler() is not None
+            or not isinstance(trainer.profiler, PassThroughProfiler)  # type: ignore[attr-defined]
+        )
 
     def clip_gradients_of(self, optimizer: Any, net: str, measure: bool) -> dict[str, Tensor]:
         """Clip to ``clip_grad_norm.<network>`` and, when ``measure``, report the norm before
@@ -167,7 +228,7 @@ class GAN(L.LightningModule):
         max_norm = self.clip_grad_norm.get(NETWORK[net])
         if max_norm is None and not measure:
             return {}
-        scale = scaler.get_scale() if (scaler := self._grad_scaler()) is not None else 1.0
+        scale = scaler.get_scale() if (scaler := self._scaler) is not None else 1.0
         params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
         if max_norm is None:
             norm = torch.nn.utils.get_total_norm([p.grad for p in params])
@@ -178,15 +239,23 @@ class GAN(L.LightningModule):
     def step_optimizer(self, optimizer: Any) -> bool:
         """Step outside autocast: the training step runs under the precision plugin's autocast,
         and an optimizer's own matrix products (SOAP's eigenbases, Muon's bfloat16
-        Newton-Schulz) must not be recast to fp16/bf16 by it."""
-        with torch.autocast(self.device.type, enabled=False):
-            optimizer.step()
+        Newton-Schulz) must not be recast to fp16/bf16 by it. A plain torch optimizer (see
+        ``players``) also advances Lightning's count of optimizer steps, ``trainer.global_step``,
+        as its wrapper would: ModelCheckpoint and the loops read it."""
+        autocast = torch.is_autocast_enabled(self._device_type)
+        with torch.autocast(self._device_type, enabled=False) if autocast else nullcontext():
+            if isinstance(optimizer, LightningOptimizer):
+                optimizer.step()
+            else:
+                self._step_progress.increment_ready()
+                optimizer.step()
+                self._step_progress.increment_completed()
         return True
 
     def step_taken(self, optimizer: Any) -> bool:
         """Step ``optimizer``; False if the GradScaler skipped the step for inf/NaN gradients
         (it lowers its scale exactly then, and only then)."""
-        if (scaler := self._grad_scaler()) is None:
+        if (scaler := self._scaler) is None:
             return self.step_optimizer(optimizer)
         scale = scaler.get_scale()
         self.step_optimizer(optimizer)
@@ -194,7 +263,13 @@ class GAN(L.LightningModule):
 
     def on_train_start(self) -> None:
         train_mode(self.schedule_free.values())  # checkpoints are saved in eval mode
-        self._nonfinite = torch.zeros(2, dtype=torch.bool, device=self.device)
+        self._device_type, self._scaler = self.device.type, self._grad_scaler()
+        self._step_progress = (
+            self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        )
+        self._schedulers = self.lr_schedulers()
+        self._players = self.players()
+        self._loss_sums = torch.zeros(2, device=self.device)
         self._checked_step = self.generator_steps
         # DDP: every rank was seeded alike (and a resumed run gives every rank rank 0's RNG
         # state). Fork the stream per rank from a draw that is the same on every rank, so each
@@ -238,8 +313,8 @@ class GAN(L.LightningModule):
 
     # ---- divergence: NaN/Inf in a loss or in the weights ---------------------------------------
     def _watch_finite(self, d_loss: Tensor, g_loss: Tensor) -> None:
-        losses = torch.stack([d_loss.detach().float(), g_loss.detach().float()])
-        self._nonfinite.logical_or_(~torch.isfinite(losses))
+        self._loss_sums[0].add_(d_loss.detach())
+        self._loss_sums[1].add_(g_loss.detach())
 
     def raise_if_diverged(self) -> None:
         """Raise RunDiverged if a loss was NaN/Inf since the last check or a network's weights
@@ -249,7 +324,7 @@ class GAN(L.LightningModule):
             torch.nn.utils.get_total_norm(list(network.parameters())).to(self.device)
             for network in (self.discriminator, self.generator)
         ]
-        flags = torch.cat([self._nonfinite, ~torch.isfinite(torch.stack(weights))]).tolist()
+        flags = (~torch.isfinite(torch.cat([self._loss_sums, torch.stack(weights)]))).tolist()
         bad = [name for name, flag in zip(WATCHED, flags, strict=True) if flag]
         if self.trainer.world_size > 1:  # every rank must stop together
             if not self.trainer.strategy.reduce_boolean_decision(bool(bad), all=False):

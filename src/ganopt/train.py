@@ -6,6 +6,7 @@ import functools
 import inspect
 import json
 import logging
+import os
 import signal
 import time
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -279,7 +281,8 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) 
 
     started = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        with no_nvml_probes(trainer):
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         if module.interrupted and module.generator_steps < cfg.steps:
             raise RunInterrupted(
                 f"{signal_name(stop)} at generator step {module.generator_steps} "
@@ -310,6 +313,30 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) 
     return write_metrics(
         cfg, trainer, module, summary, time.perf_counter() - started, "finished", reason=reason
     )
+
+
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+@contextmanager
+def no_nvml_probes(trainer: L.Trainer) -> Iterator[None]:
+    """A CPU run without the NVML probe Lightning switches on at import for the whole process.
+
+    With it, a CUDA build of torch answers ``torch.cuda.is_available()`` by loading NVML again
+    until CUDA is initialised, which a CPU run never does, and torch's optimizers ask on every
+    ``step()``: on this project's CPU machine (no NVIDIA driver, so every load fails) that was
+    ~1 ms of a tiny GAN's step. Lightning sets it so that a process that forks later does not
+    hold an initialised CUDA driver; a CPU run's children (DataLoader workers) never use CUDA.
+    """
+    if not isinstance(trainer.accelerator, CPUAccelerator):
+        yield
+        return
+    saved = os.environ.pop(NVML_CHECK, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[NVML_CHECK] = saved
 
 
 def lightning_cadence(cfg: DictConfig, callbacks: list[L.Callback]) -> dict[str, Any]:

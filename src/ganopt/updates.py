@@ -53,11 +53,11 @@ class Player:
     backward: Callable[[Tensor], Stats | None] | None = None  # default: autograd, own params
     toggled: Callable[[], AbstractContextManager] = field(default=nullcontext)
     step: Callable[[Any], bool] = plain_step
+    gradient_evaluations: int = field(init=False)  # per update: 2 for extragradient methods
 
-    @property
-    def gradient_evaluations(self) -> int:
+    def __post_init__(self) -> None:
         inner = getattr(self.optimizer, "optimizer", self.optimizer)  # unwrap Lightning's wrapper
-        return getattr(inner, "gradient_evaluations", 1)
+        self.gradient_evaluations = getattr(inner, "gradient_evaluations", 1)
 
     def compute_gradients(self) -> tuple[Tensor, Stats]:
         """Fill this player's .grad with the gradient of its loss; only its parameters get one."""

@@ -247,6 +247,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         if self._batches is None:
             paths, self._labels, self.classes = self.scan()
             if len(paths) < self.batch_size:
+                self.check_images(paths)  # a damaged file first: the count advice needs it read
                 raise ConfigError(
                     f"data.batch_size={self.batch_size} is larger than the data set "
                     f"({len(paths)} images under {self.root}); choose data.batch_size <= "

@@ -281,6 +281,48 @@ def presets_out_of_reach(cfg: DictConfig) -> list[str]:
     return missed
 
 
+def check_study(cfg: DictConfig) -> None:
+    """The study's settings before anything is written: each value against its declaration
+    (``ganopt.schema``), the optimizers as presets, each ``study.space`` range low below high,
+    the phases, and a storage that can be read."""
+    from ganopt.cli import nearest
+    from ganopt.compose import CONF
+    from ganopt.schema import STUDY
+    from ganopt.settings import check
+
+    check(cfg, STUDY)
+    presets = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
+    for name in cfg.study.optimizers:
+        if name not in presets:
+            raise ConfigError(
+                f"study.optimizers names {name}, which is no optimizer preset"
+                f"{nearest(name, presets)}; the presets (conf/optimizer) are {', '.join(presets)}."
+            )
+    for name, change in (cfg.study.get("space") or {}).items():
+        low, high = change.get("low"), change.get("high")
+        if low is not None and high is not None and not low < high:
+            raise ConfigError(
+                f"study.space.{name}={{low: {low}, high: {high}}} is not allowed: a range's low "
+                "end must be below its high end."
+            )
+    if unknown := [phase for phase in cfg.phases if phase not in PHASES]:
+        raise ConfigError(
+            f"phases={list(cfg.phases)} names {', '.join(map(str, unknown))}: allowed are 1 (the "
+            "search), 2 (its best on fresh seeds) and untuned (the presets on those seeds), or "
+            "[] to only write the report."
+        )
+    where = str(cfg.storage)
+    if "://" in where or Path(where).exists():
+        try:
+            optuna.get_all_study_names(storage(where))
+        except Exception as error:
+            raise ConfigError(
+                f"storage={where} cannot be read ({type(error).__name__}: {error}): it is not an "
+                "Optuna journal or database, or it was damaged. Restore it (a committed journal: "
+                f"git checkout -- {where}) or give another file with storage=<path>."
+            ) from None
+
+
 def check_space(cfg: DictConfig) -> None:
     """A ``study.space`` entry that no optimizer of the study declares is a typo; the sampler is
     one Optuna has."""
@@ -499,12 +541,7 @@ def run_study(cfg: DictConfig) -> None:
     """The phases in ``cfg.phases`` (1, 2, untuned; [] only reports), ``cfg.workers``
     processes at a time; resumes from the storage."""
     quiet()
-    if unknown := [phase for phase in cfg.phases if phase not in PHASES]:
-        raise ConfigError(
-            f"phases={list(cfg.phases)} names {', '.join(map(str, unknown))}: allowed are 1 (the "
-            "search), 2 (its best on fresh seeds) and untuned (the presets on those seeds), or "
-            "[] to only write the report."
-        )
+    check_study(cfg)
     if 1 in cfg.phases:
         check_space(cfg)  # before anything is written
         if unreachable := presets_out_of_reach(cfg):
