@@ -9,8 +9,8 @@ import pytest
 from conftest import FAST, TINY_MLP
 from torch import Tensor
 
-from ganopt.callbacks.target import holds, meets
 from ganopt.errors import ConfigError
+from ganopt.targets import holds, meets
 from ganopt.train import train
 
 

@@ -21,15 +21,19 @@ def plain(node: DictConfig) -> dict[str, Any]:
     return cast(dict[str, Any], OmegaConf.to_container(node, resolve=True))
 
 
-def reported_metrics(cfg: DictConfig) -> list[str]:
-    """The eval/ metrics this run's evaluators report: each evaluator class's ``names``."""
+def reported_metrics(cfg: DictConfig) -> list[str] | None:
+    """The eval/ metrics this run's evaluators report, from each evaluator class's ``names``;
+    None when an evaluator does not declare them (a forker's own: it is asked at run time)."""
     from hydra.utils import get_object
 
     names: list[str] = []
     for node in (cfg.get("metrics") or {}).get("evaluators", {}).values():
         built = get_object(str(node._target_))
         owner = built if isinstance(built, type) else getattr(built, "__self__", None)
-        names += getattr(owner, "names", ())
+        declared = getattr(owner, "names", None)
+        if declared is None:
+            return None
+        names += declared
     if (cfg.get("metrics") or {}).get("inception"):
         from ganopt.metrics import InceptionMetrics
 
@@ -38,14 +42,19 @@ def reported_metrics(cfg: DictConfig) -> list[str]:
 
 
 def check_monitors(cfg: DictConfig) -> None:
-    """A callback's monitor and the target name eval/ metrics that an evaluator reports."""
+    """The target's rules are well formed, and a callback's monitor and the target name eval/
+    metrics that an evaluator reports."""
+    from ganopt.targets import check_target
+
+    check_target(cfg.get("target") or {})
     watched = [
         (f"callbacks.{name}.monitor", str(node.monitor))
         for name, node in (cfg.get("callbacks") or {}).items()
         if isinstance(node, DictConfig) and node.get("monitor")
     ]
     watched += [(f"target.{metric}", str(metric)) for metric in (cfg.get("target") or {})]
-    reported = reported_metrics(cfg)
+    if (reported := reported_metrics(cfg)) is None:
+        return
     for key, metric in watched:
         if metric.startswith("eval/") and metric not in reported:
             raise ConfigError(

@@ -100,6 +100,7 @@ class GAN(L.LightningModule):
         # any step's loss stays in its sum, so watching for divergence costs two in-place adds
         # per step and no sync; read by raise_if_diverged().
         self._loss_sums = torch.zeros(2)  # on the device from on_train_start
+        self._sum_d, self._sum_g = self._loss_sums
         self._checked_step = 0
         self._evaluating = ExitStack()  # open while Lightning's validation loop runs
         self._averaged = False  # schedule-free optimizers hold their averaged weights now
@@ -270,6 +271,7 @@ class GAN(L.LightningModule):
         self._schedulers = self.lr_schedulers()
         self._players = self.players()
         self._loss_sums = torch.zeros(2, device=self.device)
+        self._sum_d, self._sum_g = self._loss_sums  # views: each step adds in place
         self._checked_step = self.generator_steps
         # DDP: every rank was seeded alike (and a resumed run gives every rank rank 0's RNG
         # state). Fork the stream per rank from a draw that is the same on every rank, so each
@@ -313,8 +315,8 @@ class GAN(L.LightningModule):
 
     # ---- divergence: NaN/Inf in a loss or in the weights ---------------------------------------
     def _watch_finite(self, d_loss: Tensor, g_loss: Tensor) -> None:
-        self._loss_sums[0].add_(d_loss.detach())
-        self._loss_sums[1].add_(g_loss.detach())
+        self._sum_d.add_(d_loss)  # the turns' losses are detached
+        self._sum_g.add_(g_loss)
 
     def raise_if_diverged(self) -> None:
         """Raise RunDiverged if a loss was NaN/Inf since the last check or a network's weights

@@ -3,7 +3,6 @@ workload's target, in generator steps, gradient evaluations and wall time."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -11,39 +10,12 @@ from typing import TYPE_CHECKING, Any
 import lightning as L
 
 from ganopt.errors import ConfigError
+from ganopt.targets import check_target, meets
 
 if TYPE_CHECKING:
     from ganopt.module import GAN
 
-OPERATORS = (">=", "<=")
 UNREACHED = {"target_step": None, "target_gradient_evaluations": None, "target_wall_time_s": None}
-
-
-def check_target(target: Mapping[str, str], key: str = "target") -> None:
-    """Each rule is ``">= <number>"`` or ``"<= <number>"``."""
-    for metric, rule in target.items():
-        parts = str(rule).split()
-        try:
-            valid = len(parts) == 2 and parts[0] in OPERATORS and math.isfinite(float(parts[1]))
-        except ValueError:
-            valid = False
-        if not valid:
-            raise ConfigError(
-                f"{key}.{metric}={rule!r} is not allowed: a target is '>= <number>' or "
-                f"'<= <number>', e.g. {key}={{eval/modes: '>= 8'}}."
-            )
-
-
-def holds(value: Any, rule: str) -> bool:
-    """Whether ``value`` meets ``rule`` (">= 8", "<= 0.05"); a missing value does not."""
-    if value is None:
-        return False
-    operator, bound = str(rule).split()
-    return float(value) >= float(bound) if operator == ">=" else float(value) <= float(bound)
-
-
-def meets(metrics: Mapping[str, Any], target: Mapping[str, str]) -> bool:
-    return all(holds(metrics.get(metric), rule) for metric, rule in target.items())
 
 
 class TimeToTarget(L.Callback):

@@ -19,7 +19,6 @@ import numpy as np
 import optuna
 from omegaconf import DictConfig
 
-from ganopt.callbacks.target import holds
 from ganopt.study.runner import holders, load_study, storage, trial_score
 from ganopt.study.stats import (
     bootstrap_ci,
@@ -28,6 +27,7 @@ from ganopt.study.stats import (
     expected_max,
     probability_of_improvement,
 )
+from ganopt.targets import holds
 
 State = optuna.trial.TrialState
 
