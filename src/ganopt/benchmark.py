@@ -45,6 +45,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from ganopt.config import register_resolvers
+from ganopt.cuda_probe import without_nvml_probe
 
 if TYPE_CHECKING:
     from ganopt.module import GAN
@@ -239,26 +240,6 @@ def run_full(overrides: Sequence[str], warmup: int, verbose: bool = False) -> Ru
 
 
 # ---- (b) the hand-written loop -------------------------------------------------------------------
-NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
-
-
-@contextlib.contextmanager
-def plain_torch_environment() -> Iterator[None]:
-    """The process environment of a PyTorch script that does not import Lightning.
-
-    Importing Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` for the whole process; with it,
-    until CUDA is initialised, every ``torch.cuda.is_available()`` probes NVML again, and torch's
-    Adam/RMSprop/... call it in every ``step()``. That is a cost of the Lightning path on CPU, so
-    the hand loop runs without it.
-    """
-    saved = os.environ.pop(NVML_CHECK, None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ[NVML_CHECK] = saved
-
-
 def plain_function(fn: Any) -> Any:
     """The function behind a Hydra ``_partial_`` object. Hydra 1.3.8 returns a partial subclass
     that re-checks its target policy on every call (~0.4 ms), a cost a hand-written loop calling
@@ -415,14 +396,14 @@ def run_floor(cfg: DictConfig, warmup: int) -> RunResult:
 def run_hand_from_overrides(overrides: Sequence[str], warmup: int) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="ganopt-bench-") as tmp:
         cfg = compose_config(overrides, Path(tmp) / "run")
-        with plain_torch_environment():
+        with without_nvml_probe():
             return run_hand(cfg, warmup)
 
 
 def run_floor_from_overrides(overrides: Sequence[str], warmup: int) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="ganopt-bench-") as tmp, quiet():
         cfg = compose_config(overrides, Path(tmp) / "run")
-        with plain_torch_environment():  # as ganopt's CPU runs (train.no_nvml_probes)
+        with without_nvml_probe():  # as ganopt's CPU runs (train.no_nvml_probes)
             return run_floor(cfg, warmup)
 
 

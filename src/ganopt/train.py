@@ -6,11 +6,10 @@ import functools
 import inspect
 import json
 import logging
-import os
 import signal
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from torch.utils.tensorboard.summary import hparams
 
 from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint, TimeToTarget
 from ganopt.config import plain, validate
+from ganopt.cuda_probe import without_nvml_probe
 from ganopt.data.base import data_shape
 from ganopt.ema import EMA
 from ganopt.errors import (
@@ -315,28 +315,11 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) 
     )
 
 
-NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
-
-
 @contextmanager
 def no_nvml_probes(trainer: L.Trainer) -> Iterator[None]:
-    """A CPU run without the NVML probe Lightning switches on at import for the whole process.
-
-    With it, a CUDA build of torch answers ``torch.cuda.is_available()`` by loading NVML again
-    until CUDA is initialised, which a CPU run never does, and torch's optimizers ask on every
-    ``step()``: on this project's CPU machine (no NVIDIA driver, so every load fails) that was
-    ~1 ms of a tiny GAN's step. Lightning sets it so that a process that forks later does not
-    hold an initialised CUDA driver; a CPU run's children (DataLoader workers) never use CUDA.
-    """
-    if not isinstance(trainer.accelerator, CPUAccelerator):
+    """A CPU run without Lightning's NVML probe (``ganopt.cuda_probe``); other devices as is."""
+    with without_nvml_probe() if isinstance(trainer.accelerator, CPUAccelerator) else nullcontext():
         yield
-        return
-    saved = os.environ.pop(NVML_CHECK, None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ[NVML_CHECK] = saved
 
 
 def lightning_cadence(cfg: DictConfig, callbacks: list[L.Callback]) -> dict[str, Any]:
