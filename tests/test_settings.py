@@ -144,6 +144,12 @@ def study_config(tmp: Path, *overrides: str) -> DictConfig:
         (["study.seeds=-1"], "study.seeds"),
         (["study.sampler=random"], "study.sampler"),
         (["phases=[3]"], "phases"),
+        (
+            ["study.base=['data=gaussians_ring','model=mlp','steps=0']"],
+            "study.base with optimizer=adam: steps=0",
+        ),
+        (["study.base=['stepz=10']"], "study.base with optimizer=adam does not compose"),
+        (["study.target={eval/modes: 'at least 8'}"], "study.target.eval/modes="),
     ],
 )
 def test_study_answers_bad_values_naming_the_key(

@@ -285,10 +285,15 @@ def check_study(cfg: DictConfig) -> None:
     """The study's settings before anything is written: each value against its declaration
     (``ganopt.schema``), the optimizers as presets, each ``study.space`` range low below high,
     the phases, and a storage that can be read."""
+    from hydra.errors import HydraException
+
     from ganopt.cli import nearest
     from ganopt.compose import CONF
+    from ganopt.config import validate
+    from ganopt.errors import one_line
     from ganopt.schema import STUDY
     from ganopt.settings import check
+    from ganopt.targets import check_target
 
     check(cfg, STUDY)
     presets = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
@@ -311,6 +316,17 @@ def check_study(cfg: DictConfig) -> None:
             "search), 2 (its best on fresh seeds) and untuned (the presets on those seeds), or "
             "[] to only write the report."
         )
+    check_target(cfg.study.target or {}, "study.target")
+    if cfg.phases:  # each optimizer's runs compose and pass train.py's checks
+        for name in cfg.study.optimizers:
+            try:
+                validate(preset(cfg, name))
+            except ConfigError as error:
+                raise ConfigError(f"study.base with optimizer={name}: {error}") from None
+            except HydraException as error:
+                raise ConfigError(
+                    f"study.base with optimizer={name} does not compose: {one_line(error)}"
+                ) from None
     where = str(cfg.storage)
     if "://" in where or Path(where).exists():
         try:
