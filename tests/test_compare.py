@@ -180,6 +180,21 @@ def test_settings_outside_the_summary_split_configurations(tmp_path: Path) -> No
     assert len(compare([tmp_path], group_by=["optimizer"]).configurations) == 1
 
 
+def test_runs_differing_only_in_how_they_execute_are_one_configuration(tmp_path: Path) -> None:
+    """threads, compile and channels_last change speed, not what is trained."""
+    config = {**ADAM, "lr.generator": 2e-4, "lr.discriminator": 2e-4}
+    for index, (threads, compiled) in enumerate(((1, False), (2, True))):
+        settings = hydra_config(ADAM, 2e-4, 2e-4, index)
+        settings |= {"threads": threads, "compile": compiled, "channels_last": compiled}
+        metrics = {"eval/modes": 8.0, "eval/hq_fraction": 1.0, "eval/reverse_kl": 0.0}
+        metrics |= {"loss/d": 1.0, "loss/g": 1.0, "wall_time_s": 1.0}
+        write_run(
+            tmp_path / f"{index}_run", [], settings, metrics | {"config": {**config, "seed": index}}
+        )
+    comparison = compare([tmp_path])
+    assert len(comparison.configurations) == 1 and comparison.hidden_keys == []
+
+
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     # sys.executable is the project's venv python under .venv/bin/pytest and `make test`
     command = [sys.executable, str(SCRIPT), *map(str, args)]

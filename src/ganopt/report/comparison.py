@@ -56,6 +56,9 @@ IGNORED_SETTINGS = (
     "callbacks.throughput",
     "data.num_workers",
     "data.pin_memory",
+    "threads",  # how a run executes, not what it trains (the same losses on CPU)
+    "compile",
+    "channels_last",
 )
 
 
