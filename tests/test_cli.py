@@ -53,6 +53,14 @@ def test_a_config_group_option_outside_the_repository_trains_through_the_search_
     assert result.returncode == 0, result.stderr
     (run,) = run_dirs(tmp_path / "logs")
     assert json.loads((run / "metrics.json").read_text())["config"]["data"] == "plain"
+    # resumed with the checkpoint alone: the search path was stored with the run's overrides
+    resumed = run_train(
+        tmp_path / "more", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "steps=6"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    (again,) = run_dirs(tmp_path / "more")
+    metrics = json.loads((again / "metrics.json").read_text())
+    assert metrics["config"]["data"] == "plain" and metrics["generator_steps"] == 6
 
 
 def test_default_config_runs_shortened(tmp_path: Path) -> None:

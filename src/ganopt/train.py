@@ -238,8 +238,13 @@ def settings(node: Any, key: str) -> dict[str, Any]:
 
 
 def task_overrides() -> list[str]:
-    """This run's command-line overrides, stored in checkpoints so a resume can recompose it."""
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    """This run's command-line overrides, stored in checkpoints so a resume can recompose it;
+    with its ``hydra.searchpath``, where a forker's own config groups live."""
+    if not HydraConfig.initialized():
+        return []
+    overrides = HydraConfig.get().overrides
+    searchpath = [o for o in overrides.hydra if o.startswith("hydra.searchpath=")]
+    return [*overrides.task, *searchpath]
 
 
 def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) -> dict[str, Any]:
