@@ -205,7 +205,11 @@ def entry_row(ruleset: str, workload: str, optimizer: str, e: Entry) -> dict[str
             "optimizer": optimizer,
             "seeds": "0",
             "reached": "0",
-            "grad evals": f"— ({e.untimed} seeds run before time was recorded)",
+            "grad evals": (
+                f"— ({e.untimed} seeds run before time was recorded)"
+                if e.untimed
+                else "— (no seed finished yet)"
+            ),
             "wall s": "—",
             "final score": "—",
         }
