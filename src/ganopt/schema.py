@@ -202,7 +202,7 @@ STUDY: Table = {
     "study.target.*": text("a rule, '>= <number>' or '<= <number>'"),
     "study.trials": whole(1, meaning="phase-1 trials per optimizer"),
     "study.seeds": whole(1, meaning="phase-2 and untuned seeds per optimizer"),
-    "study.sampler": text("the search's sampler", ("tpe", "qmc")),
+    "study.sampler": text("tpe: Optuna's TPE; qmc: quasi-random, scrambled Sobol", ("tpe", "qmc")),
     "study.startup_trials": whole(0, meaning="random trials before TPE models the space"),
     "study.stale_after_s": positive("seconds after which another host's trial counts as dead"),
     "study.hand_loop_steps_per_s": positive("the hand loop's rate", optional=True),
