@@ -23,7 +23,7 @@ import optuna
 from omegaconf import DictConfig
 
 from ganopt.study.leaderboard import R_MAX, benchmark_score, profile, ratios
-from ganopt.study.runner import holders, storage, study_name, untimed
+from ganopt.study.runner import held_trials, storage, study_name, untimed
 
 State = optuna.trial.TrialState
 RULESETS: dict[str, int | str] = {"tuned": 2, "untuned": "untuned"}  # ruleset -> its phase
@@ -70,7 +70,7 @@ def collect(study: DictConfig) -> Workload:
         for optimizer in study.study.optimizers:
             if (name := study_name(optimizer, phase)) in names:
                 entry = Entry()
-                for trial in holders(optuna.load_study(study_name=name, storage=store)).values():
+                for trial in held_trials(store, name).values():
                     add(entry, trial)
                 workload.entries[ruleset][optimizer] = entry
     return workload

@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 from omegaconf import DictConfig
 
-from ganopt.study.runner import holders, load_study, storage, trial_score
+from ganopt.study.runner import held_trials, storage, trial_score
 from ganopt.study.stats import (
     bootstrap_ci,
     busy_seconds,
@@ -56,8 +56,8 @@ def collect(cfg: DictConfig) -> list[OptimizerResult]:
     return [
         OptimizerResult(
             optimizer,
-            sorted(holders(load_study(cfg, f"{optimizer}/phase1", store)).values(), key=_slot),
-            sorted(holders(load_study(cfg, f"{optimizer}/phase2", store)).values(), key=_slot),
+            sorted(held_trials(store, f"{optimizer}/phase1").values(), key=_slot),
+            sorted(held_trials(store, f"{optimizer}/phase2").values(), key=_slot),
         )
         for optimizer in cfg.study.optimizers
     ]
@@ -73,14 +73,24 @@ def _mean(values: list[float]) -> float:
 
 def rows(cfg: DictConfig, results: list[OptimizerResult]) -> list[dict[str, Any]]:
     success = dict(cfg.study.get("target") or {})
+    finished = {r.optimizer: [t for t in r.final if t.state == State.COMPLETE] for r in results}
+    # Every row has the same columns, also an optimizer with no finished run yet.
+    metric_names = dict.fromkeys(
+        key
+        for finals in finished.values()
+        for t in finals
+        for key in t.user_attrs["metrics"]
+        if key.startswith("eval/")  # time to target is the leaderboard's
+    )
     out = []
     for r in results:
         low, high = bootstrap_ci(r.scores) if r.scores else (math.nan, math.nan)
-        finals = [t for t in r.final if t.state == State.COMPLETE]
+        finals = finished[r.optimizer]
         metrics = {
-            key: _mean([t.user_attrs["metrics"][key] for t in finals])
-            for key in (finals[0].user_attrs["metrics"] if finals else {})
-            if key.startswith("eval/")  # time to target is the leaderboard's
+            key: _mean(
+                [t.user_attrs["metrics"][key] for t in finals if key in t.user_attrs["metrics"]]
+            )
+            for key in metric_names
         }
         passed = [
             all(holds(t.user_attrs["metrics"].get(k), rule) for k, rule in success.items())
@@ -181,6 +191,7 @@ def budget_line(cfg: DictConfig, results: list[OptimizerResult]) -> str:
 def write_plots(results: list[OptimizerResult], out: Path) -> list[Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     figure = Figure(figsize=(6.5, 4.2), dpi=80, layout="constrained")
     FigureCanvasAgg(figure)
@@ -199,21 +210,29 @@ def write_plots(results: list[OptimizerResult], out: Path) -> list[Path]:
         ax.legend(fontsize="small")
     figure.savefig(out / "expected_best.png")
 
-    figure = Figure(figsize=(3.0 * len(results), 5.0), dpi=80, layout="constrained")
+    columns = min(len(results), 5)
+    rows = -(-len(results) // columns)
+    figure = Figure(figsize=(3.0 * columns, 2.6 * rows), dpi=80, layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(2, len(results), squeeze=False, sharey=True)
-    for col, r in enumerate(results):
-        for row, network in enumerate(("generator", "discriminator")):
-            ax = axes[row][col]
-            done = [t for t in r.search if t.state == State.COMPLETE]
+    axes = figure.subplots(rows, columns, squeeze=False, sharey=True).flat
+    for r, ax in zip(results, axes, strict=False):  # results first: zip then leaves the rest
+        done = [t for t in r.search if t.state == State.COMPLETE]
+        name = "step size"
+        for network, marker in (("generator", "o"), ("discriminator", "x")):
             # the network's first searched step size: lr, Muon's rate, Prodigy's d_coef
             key = next((k for t in done for k in t.params if k.endswith(f"_{network}")), None)
             if key is not None:
-                ax.scatter([t.params[key] for t in done], [t.value for t in done], s=14)
+                values = [t.params[key] for t in done]
+                ax.scatter(values, [t.value for t in done], s=14, marker=marker, label=network)
                 ax.set_xscale("log")
-            name = (key or "step size").removesuffix(f"_{network}")
-            name = "lr" if key == f"lr_{network}" else name
-            ax.set_title(f"{r.optimizer}: {name} of {network[0].upper()}", fontsize="small")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap
+                name = key.removesuffix(f"_{network}")
+        ax.set_title(f"{r.optimizer}: {name}", fontsize="small")
+    for ax in axes:  # the grid's unused cells
+        ax.set_visible(False)
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside upper right", fontsize="small")
     figure.supylabel("score")
     figure.savefig(out / "lr_sensitivity.png")
     return [out / "expected_best.png", out / "lr_sensitivity.png"]

@@ -137,6 +137,17 @@ def holders(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
     return chosen
 
 
+def held_trials(
+    store: optuna.storages.BaseStorage, name: str
+) -> dict[int, optuna.trial.FrozenTrial]:
+    """``holders`` of a study, read only: reports must not change a committed journal, so a
+    study never started has no trials rather than being created."""
+    try:
+        return holders(optuna.load_study(study_name=name, storage=store))
+    except KeyError:
+        return {}
+
+
 def untimed(trial: optuna.trial.FrozenTrial) -> bool:
     """A finished run from before 2026-12-06, whose metrics lack the time to target: its final
     quality stands, but the leaderboard needs its time, so phase 2 runs its slot again."""
