@@ -21,16 +21,14 @@ log = logging.getLogger("ganopt")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="leaderboard")
 def main(cfg: DictConfig) -> None:
     with exit_status(cfg):
-        from ganopt.compose import compose_config
         from ganopt.schema import LEADERBOARD
         from ganopt.settings import check
 
         check(cfg, LEADERBOARD)
-        from ganopt.study.leaderboard_report import write_leaderboard
+        from ganopt.study.leaderboard_report import workload_studies, write_leaderboard
 
         out = Path(cfg.out_dir)
-        studies = [compose_config([f"study={name}"], out, name="study") for name in cfg.workloads]
-        for path in write_leaderboard(studies, out):
+        for path in write_leaderboard(workload_studies(list(cfg.workloads), out), out):
             log.info("wrote %s", path)
 
 

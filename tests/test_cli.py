@@ -33,36 +33,6 @@ def run_dirs(tmp_path: Path) -> list[Path]:
     return sorted(p.parent for p in tmp_path.rglob("metrics.json"))
 
 
-def test_a_config_group_option_outside_the_repository_trains_through_the_search_path(
-    tmp_path: Path,
-) -> None:
-    """Hydra's documented way to keep configs outside the repository: hydra.searchpath. The
-    command-line check composes with it, as Hydra does, instead of refusing data=plain."""
-    forks = tmp_path / "my_conf" / "data"
-    forks.mkdir(parents=True)
-    (forks / "plain.yaml").write_text((ROOT / "conf" / "data" / "gaussians_ring.yaml").read_text())
-    result = run_train(
-        tmp_path / "logs",
-        "data=plain",
-        f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]",
-        "model=mlp",
-        "steps=4",
-        "log_every_n_steps=2",
-        *QUICK,
-    )
-    assert result.returncode == 0, result.stderr
-    (run,) = run_dirs(tmp_path / "logs")
-    assert json.loads((run / "metrics.json").read_text())["config"]["data"] == "plain"
-    # resumed with the checkpoint alone: the search path was stored with the run's overrides
-    resumed = run_train(
-        tmp_path / "more", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "steps=6"
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    (again,) = run_dirs(tmp_path / "more")
-    metrics = json.loads((again / "metrics.json").read_text())
-    assert metrics["config"]["data"] == "plain" and metrics["generator_steps"] == 6
-
-
 def test_default_config_runs_shortened(tmp_path: Path) -> None:
     """`make train` runs exactly this config, only longer."""
     result = run_train(tmp_path, "steps=4", "log_every_n_steps=2", *QUICK)

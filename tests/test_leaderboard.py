@@ -15,8 +15,9 @@ from conftest import ROOT
 from omegaconf import DictConfig, open_dict
 
 from ganopt.compose import compose_config
+from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import benchmark_score, profile, ratios
-from ganopt.study.leaderboard_report import write_leaderboard
+from ganopt.study.leaderboard_report import workload_studies, write_leaderboard
 from ganopt.study.runner import storage
 
 INF = math.inf
@@ -149,3 +150,8 @@ def test_the_committed_leaderboard_regenerates_byte_identically(tmp_path: Path) 
     for name in written:
         assert (tmp_path / name).read_bytes() == (board / name).read_bytes(), name
     assert {p: p.read_bytes() for p in journals} == journals
+
+
+def test_a_workload_that_is_no_study_config_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"workloads names rnig, .*did you mean ring\?"):
+        workload_studies(["ring", "rnig"], tmp_path)

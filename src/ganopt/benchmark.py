@@ -38,19 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from ganopt.config import register_resolvers
+from ganopt.compose import compose_config
 from ganopt.cuda_probe import without_nvml_probe
 
 if TYPE_CHECKING:
     from ganopt.module import GAN
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 # The data/model pairs; the optimizer is Adam for all (the default). ``overhead_mlp`` has 8-unit
 # networks and batch 8: almost no arithmetic, so what it measures is the framework's per-step
@@ -79,29 +75,6 @@ _timer_ids = itertools.count()
 
 
 # ---- configuration ---------------------------------------------------------------------------
-def compose_config(
-    overrides: Sequence[str], output_dir: Path, config_dir: Path = CONF
-) -> DictConfig:
-    """The task config ``scripts/train.py`` would get for ``overrides``, run dir ``output_dir``.
-
-    The same steps as the test suite's ``compose_config``: Hydra's ``compose``, then the Hydra
-    config registered so ``${hydra:...}`` and the group choices resolve as in a real run.
-    """
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
-    GlobalHydra.instance().clear()
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.paths.log_dir = str(output_dir.parent)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-        cfg.paths.output_dir = str(output_dir)
-    return cfg
-
-
 def effective_precision(device: str, precision: str) -> str:
     """Lightning runs ``16-mixed`` on a CPU as ``bf16-mixed`` (fp16 autocast is GPU-only); the
     hand loop must do the same to do the same work."""

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
 from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint, TimeToTarget
+from ganopt.compose import app_searchpath, searchpath_override
 from ganopt.config import plain, validate
 from ganopt.cuda_probe import without_nvml_probe
 from ganopt.data.base import data_shape
@@ -239,12 +240,11 @@ def settings(node: Any, key: str) -> dict[str, Any]:
 
 def task_overrides() -> list[str]:
     """This run's command-line overrides, stored in checkpoints so a resume can recompose it;
-    with its ``hydra.searchpath``, where a forker's own config groups live."""
+    with its search path (``hydra.searchpath``, ``--config-dir``), where a forker's own config
+    groups live."""
     if not HydraConfig.initialized():
         return []
-    overrides = HydraConfig.get().overrides
-    searchpath = [o for o in overrides.hydra if o.startswith("hydra.searchpath=")]
-    return [*overrides.task, *searchpath]
+    return [*HydraConfig.get().overrides.task, *searchpath_override(app_searchpath())]
 
 
 def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) -> dict[str, Any]:

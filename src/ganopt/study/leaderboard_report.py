@@ -22,6 +22,9 @@ import numpy as np
 import optuna
 from omegaconf import DictConfig
 
+from ganopt.cli import nearest
+from ganopt.compose import app_searchpath, compose_config, group_options, searchpath_override
+from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import R_MAX, benchmark_score, profile, ratios
 from ganopt.study.runner import held_trials, storage, study_name, untimed
 
@@ -128,6 +131,20 @@ def _number(value: float) -> str:
 def ranked(score: dict[str, float | None]) -> list[str]:
     """Best score first; optimizers missing a workload (no score) last, by name."""
     return sorted(score, key=lambda o: (score[o] is None, -(score[o] or 0.0), o))
+
+
+def workload_studies(names: list[str], out: Path) -> list[DictConfig]:
+    """Each workload's study config, composed on the app's search path (a forker's studies
+    too); a name that is no study config is a ConfigError."""
+    extra = searchpath_override(app_searchpath())  # before composing: it changes the app's
+    known = group_options("study", extra)
+    for name in names:
+        if name not in known:
+            raise ConfigError(
+                f"workloads names {name}, which is no study config{nearest(name, known)}; the "
+                f"study configs (conf/study and the search path) are {', '.join(known)}."
+            )
+    return [compose_config([f"study={name}", *extra], out, name="study") for name in names]
 
 
 def write_leaderboard(studies: list[DictConfig], out: Path) -> list[Path]:

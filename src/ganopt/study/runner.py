@@ -33,7 +33,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.storages.journal import JournalFileBackend
 
-from ganopt.compose import compose_config
+from ganopt.compose import app_searchpath, compose_config, group_options, searchpath_override
 from ganopt.config import plain
 from ganopt.errors import ConfigError, RunInterrupted, RunStopped
 from ganopt.study.workers import Workers
@@ -298,7 +298,6 @@ def check_study(cfg: DictConfig) -> None:
     from hydra.errors import HydraException
 
     from ganopt.cli import nearest
-    from ganopt.compose import CONF
     from ganopt.config import validate
     from ganopt.errors import one_line
     from ganopt.schema import STUDY
@@ -306,12 +305,13 @@ def check_study(cfg: DictConfig) -> None:
     from ganopt.targets import check_target
 
     check(cfg, STUDY)
-    presets = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
+    presets = group_options("optimizer", [o for o in cfg.study.base if o.startswith("hydra.")])
     for name in cfg.study.optimizers:
         if name not in presets:
             raise ConfigError(
                 f"study.optimizers names {name}, which is no optimizer preset"
-                f"{nearest(name, presets)}; the presets (conf/optimizer) are {', '.join(presets)}."
+                f"{nearest(name, presets)}; the presets (conf/optimizer and the search path) "
+                f"are {', '.join(presets)}."
             )
     for name, change in (cfg.study.get("space") or {}).items():
         low, high = change.get("low"), change.get("high")
@@ -562,6 +562,8 @@ def run_study(cfg: DictConfig) -> None:
     """The phases in ``cfg.phases`` (1, 2, untuned; [] only reports), ``cfg.workers``
     processes at a time; resumes from the storage."""
     quiet()
+    with open_dict(cfg):  # trials compose on the app's search path, as train.py's would
+        cfg.study.base = [*cfg.study.base, *searchpath_override(app_searchpath())]
     check_study(cfg)
     if 1 in cfg.phases:
         check_space(cfg)  # before anything is written
