@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganopt.config import validate
 from ganopt.errors import ConfigError
-from ganopt.schema import TABLES
+from ganopt.schema import TABLES, Role, role
 from ganopt.settings import Setting, check, declaration, leaves
 
 # The groups each script composes (every option of each is walked) and further compositions.
@@ -60,6 +60,28 @@ def test_every_key_of_every_option_is_declared_and_its_value_allowed(
         undeclared |= {k for k, _ in leaves(cfg) if declaration(TABLES[script], k) is None}
         check(cfg, TABLES[script])  # every shipped value is allowed by its declaration
     assert not undeclared, f"{script}: keys without a declaration: {sorted(undeclared)}"
+
+
+def test_every_training_key_has_a_role(configs: dict[str, list[DictConfig]]) -> None:
+    """Whether resume may change it, whether it tells runs apart: a new setting needs a role."""
+    unclassified = {k for cfg in configs["train"] for k, _ in leaves(cfg) if role(k) is None}
+    assert not unclassified, f"keys without a role in ganopt.schema.ROLES: {sorted(unclassified)}"
+
+
+def test_roles_keep_what_resume_and_comparison_relied_on() -> None:
+    """The state a checkpoint holds cannot change on resume; where data lives and how a run
+    executes never split a comparison; the seed is a replicate."""
+    for key in ("model.generator.hidden", "optimizer.generator.lr", "scheduler.generator.T_max",
+                "ema.decay", "data.batch_size", "data.base.resolution"):  # fmt: skip
+        assert role(key) == Role.STATE, key
+    assert role("seed") == role("data.seed") == Role.SEED
+    execution = ("data.root", "data.num_workers", "threads", "compile", "channels_last")
+    showing = ("trainer.devices", "logger.tensorboard.name", "callbacks.samples.n", "paths.x")
+    for key in (*execution, *showing):
+        assert role(key) == Role.HOW, key
+    for key in ("steps", "loss.generator", "regularizer.r1.gamma", "trainer.precision",
+                "callbacks.evaluation.n_samples"):  # fmt: skip
+        assert role(key) == Role.RUN, key
 
 
 def outside(setting: Setting, value: Any) -> Any:

@@ -4,15 +4,14 @@ checkpoint fits what this command asks for.
 A checkpoint stores the run's resolved config and its command-line overrides, so
 ``ckpt_path=<last.ckpt>`` alone continues that run: scripts/train.py hands Hydra the stored
 overrides with the ones given now on top (``ganopt.cli.expand_resume``). Keys that shape the
-saved state
-(networks, optimizers, schedulers, EMA, data, seed) cannot change on resume; everything else
-(``steps``, cadences, loggers, threads, the loss or a regularizer) can. Every mismatch is a
+saved state (networks, optimizers, schedulers, EMA, data, seed: their role in ``ganopt.schema``)
+cannot change on resume; everything else (``steps``, cadences, loggers, threads, the loss or a
+regularizer) can. Every mismatch is a
 ConfigError found before training, naming the key or the first differing parameter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,9 @@ from torch import nn
 
 from ganopt.config import plain
 from ganopt.errors import ConfigError
+from ganopt.schema import Role, role
+from ganopt.settings import flat
 from ganopt.trained import CheckpointError, read_checkpoint
-
-# Config keys whose change the saved state cannot follow, in the order mismatches are reported,
-# and the keys under them that may change (where the data lives, how it is read).
-STATE_KEYS = ("model", "optimizer", "scheduler", "ema", "seed", "data")
-FREE_KEYS = ("data.root", "data.num_workers", "data.verify", "data.download")
 
 
 def run_checkpoint(cfg: DictConfig) -> Path:
@@ -74,21 +70,13 @@ def stored_overrides(path: str) -> list[str] | None:
     return list(overrides) if overrides is not None else None
 
 
-def _flat(node: Any, key: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for name, child in node.items():
-            yield from _flat(child, f"{key}.{name}")
-    else:
-        yield key, node
-
-
 def changed_state_key(saved: dict[str, Any], now: dict[str, Any]) -> tuple[str, Any, Any] | None:
-    """The first key that shapes the saved state and differs: (key, saved value, value now)."""
-    for top in STATE_KEYS:
-        before, after = dict(_flat(saved.get(top), top)), dict(_flat(now.get(top), top))
-        for key in sorted(before.keys() | after.keys()):
-            if not key.startswith(FREE_KEYS) and before.get(key) != after.get(key):
-                return key, before.get(key, "(absent)"), after.get(key, "(absent)")
+    """The first key that shapes the saved state (its role in ``ganopt.schema``: the networks,
+    optimizers, schedules, EMA, data and seed) and differs: (key, saved value, value now)."""
+    before, after = flat(saved), flat(now)
+    for key in [*after, *(key for key in before if key not in after)]:
+        if role(key) in (Role.STATE, Role.SEED) and before.get(key) != after.get(key):
+            return key, before.get(key, "(absent)"), after.get(key, "(absent)")
     return None
 
 

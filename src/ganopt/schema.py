@@ -6,6 +6,8 @@ lab (``optimizer.*`` and every ``methods.*.optimizer.*``) and the study's trials
 
 from __future__ import annotations
 
+from enum import Enum
+
 from ganopt.sampling import INTERPOLATIONS
 from ganopt.settings import (
     Table,
@@ -13,6 +15,7 @@ from ganopt.settings import (
     flag,
     listing,
     mapping,
+    most_specific,
     number,
     positive,
     text,
@@ -185,6 +188,77 @@ TRAIN: Table = {
     "callbacks.*.patience": whole(0, meaning="evaluations without improvement"),
     "callbacks.*.min_delta": number(0),
 }
+
+
+# What each training setting is to a run. The types above follow the leaf key (every lr is a
+# positive number); a role follows the subtree (everything under model shapes the networks), so
+# it is its own table, matched the same way. From it come the resume rule (STATE and SEED keys
+# cannot change: ``resume``), the settings that tell runs apart (``train.run_summary``: metrics.json
+# and TensorBoard's HParams tab) and those comparison groups runs by (``report.comparison``). A
+# test classifies every key of every composition, so a new setting cannot go without a role.
+class Role(str, Enum):
+    STATE = "state"  # shapes the saved networks, optimizer states or data stream: fixed on resume
+    SEED = "seed"  # the replicate: fixed on resume; runs differing only in it are one config
+    RUN = "run"  # what the run does or reports: may change on resume
+    HOW = "how"  # where and how it runs, writes and shows: changes nothing it computes
+
+
+STATE, RUN, HOW = Role.STATE, Role.RUN, Role.HOW
+CONFIGURATION = (Role.STATE, Role.SEED, Role.RUN)  # what the run summary records
+
+ROLES: dict[str, Role] = {
+    "hydra.**": HOW,
+    "task_name": HOW,
+    "tags": HOW,
+    "paths.**": HOW,
+    "ckpt_path": HOW,
+    "optimized_metric": HOW,
+    "log_every_n_steps": HOW,
+    "compile": HOW,
+    "channels_last": HOW,
+    "threads": HOW,
+    "seed": Role.SEED,
+    "steps": RUN,
+    "d_steps": RUN,
+    "g_steps": RUN,
+    "loss.**": RUN,
+    "update_scheme.**": RUN,
+    "regularizer": RUN,
+    "regularizer.**": RUN,
+    "clip_grad_norm.**": RUN,
+    "target": RUN,
+    "target.**": RUN,
+    "metrics.**": RUN,
+    "metrics.inception_weights": HOW,
+    "callbacks.evaluation.inception_weights": HOW,
+    "model.**": STATE,
+    "optimizer.**": STATE,
+    "optimizer.search.**": HOW,  # the study's search space: not used by the run
+    "scheduler.**": STATE,
+    "ema.**": STATE,
+    "data.**": STATE,
+    "data.**.seed": Role.SEED,
+    "data.**.root": HOW,
+    "data.**.num_workers": HOW,
+    "data.**.verify": HOW,
+    "data.**.download": HOW,
+    "data.**.pin_memory": HOW,
+    "trainer.**": HOW,
+    "trainer.precision": RUN,
+    "logger": HOW,
+    "logger.**": HOW,
+    "callbacks": HOW,
+    "callbacks.**": HOW,
+    "callbacks.evaluation.**": RUN,
+    "callbacks.evaluation.metrics.**": HOW,  # a copy of metrics.evaluators
+    "callbacks.evaluation.dirpath": HOW,
+}
+
+
+def role(key: str) -> Role | None:
+    """What a training setting is to a run (None: a key no pattern classifies, e.g. ``+key=``)."""
+    return most_specific(ROLES, key)
+
 
 STUDY: Table = {
     **COMMON,

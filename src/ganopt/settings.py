@@ -21,12 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ganopt.errors import ConfigError
+
+T = TypeVar("T")
 
 KINDS = ("int", "float", "bool", "str", "list", "dict", "any")
 
@@ -196,18 +198,34 @@ def _matches(pattern: list[str], parts: list[str]) -> bool:
     return bool(parts) and (head in ("*", parts[0])) and _matches(rest, parts[1:])
 
 
-def declaration(table: Table, key: str) -> Setting | None:
-    """The most specific pattern of ``table`` that matches ``key`` (most literal keys, then
-    fewest wildcards), or None."""
+def most_specific(table: Mapping[str, T], key: str) -> T | None:
+    """The value of ``table``'s most specific pattern that matches ``key`` (most literal keys,
+    then fewest wildcards), or None."""
     parts = key.split(".")
-    best: tuple[tuple[int, int], Setting] | None = None
-    for pattern, setting in table.items():
+    best: tuple[tuple[int, int], T] | None = None
+    for pattern, value in table.items():
         split = pattern.split(".")
         if _matches(split, parts):
             rank = (sum(p not in ("*", "**") for p in split), -sum(p == "**" for p in split))
             if best is None or rank > best[0]:
-                best = (rank, setting)
+                best = (rank, value)
     return best[1] if best else None
+
+
+def declaration(table: Table, key: str) -> Setting | None:
+    """What ``key`` takes, by ``table``'s most specific pattern (None: undeclared)."""
+    return most_specific(table, key)
+
+
+def flat(node: Any, key: str = "") -> dict[str, Any]:
+    """A plain config (nested dicts, as stored in checkpoints and .hydra/config.yaml) as
+    ``{dotted key: value}``; lists are values."""
+    if not isinstance(node, Mapping):
+        return {key: node} if key else {}
+    out: dict[str, Any] = {}
+    for name, child in node.items():
+        out.update(flat(child, f"{key}.{name}" if key else str(name)))
+    return out
 
 
 def check(cfg: DictConfig, table: Table, skip: Sequence[str] = ("hydra",)) -> None:

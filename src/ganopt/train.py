@@ -42,6 +42,7 @@ from ganopt.metrics import METRIC_NAMES
 from ganopt.models import parameter_counts
 from ganopt.module import GAN
 from ganopt.resume import check_resumable, resolve_ckpt_path
+from ganopt.schema import CONFIGURATION, role
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +166,11 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
 
 
 def run_summary(cfg: DictConfig, module: GAN) -> dict[str, Any]:
-    """Every setting that tells runs apart, flat (``optimizer.generator.betas``), as written to
-    metrics.json and the TensorBoard HParams tab; ``optimizer`` first: ``adam``, or
-    ``adam/rmsprop`` when the networks' optimizers differ
-    (``network_optimizer@optimizer.<network>=``)."""
+    """Every setting that tells runs apart (its role in ``ganopt.schema``), flat, as written to
+    metrics.json and the TensorBoard HParams tab: ``optimizer`` first (``adam``, or
+    ``adam/rmsprop`` when the networks' optimizers differ), the chosen options of the groups,
+    then each setting (a built class by its name: ``optimizer.generator: Adam``) and the
+    networks' sizes."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     networks = ("generator", "discriminator")
     g, d = (choices.get(f"network_optimizer@optimizer.{n}") for n in networks)
@@ -181,22 +183,12 @@ def run_summary(cfg: DictConfig, module: GAN) -> dict[str, Any]:
         classes = [built_class(cfg, n) for n in networks]  # e.g. a _target_ override: NAdam
         label = classes[0] if classes[0] == classes[1] else "/".join(classes)
     summary: dict[str, Any] = {"optimizer": label}
-    for network in networks:
-        summary.update(settings(cfg.optimizer[network], f"optimizer.{network}"))
     groups = ("data", "model", "loss", "update_scheme")
     summary.update({group: choices.get(group) for group in groups})
-    for key in ("scheduler", "regularizer", "ema", "clip_grad_norm"):
-        summary.update(settings(cfg.get(key), key))
-    summary.update(
-        {
-            "data.batch_size": cfg.data.get("batch_size"),
-            "precision": str(cfg.trainer.get("precision")),
-            "seed": cfg.seed,
-            "steps": cfg.steps,
-            "d_steps": cfg.d_steps,
-            "g_steps": cfg.g_steps,
-        }
-    )
+    for key in cfg:
+        for name, value in settings(cfg.get(key), str(key)).items():
+            if name not in summary and role(name) in CONFIGURATION:
+                summary[name] = value
     sizes = parameter_counts(module.generator, module.discriminator)
     summary.update({f"params.{network}": n for network, n in sizes.items()})
     return summary
@@ -223,12 +215,14 @@ def preset_class(choices: Any, network: str) -> str | None:
 def settings(node: Any, key: str) -> dict[str, Any]:
     """A config node as flat ``key.name: value`` pairs: a class as its name (``Adam``), lists as
     text (``(0.5, 0.999)``), ``_partial_`` left out; a node that is null or empty as null."""
+    if OmegaConf.is_list(node):
+        return {key: str(tuple(node))}
     if not isinstance(node, DictConfig) or not node:
-        return {key: None}
+        return {key: node if not isinstance(node, DictConfig) else None}
     flat: dict[str, Any] = {}
     for name, value in node.items():
         if name == "_target_":
-            flat[key] = str(value).rsplit(".", 1)[-1]
+            flat[key] = short_name(str(value))
         elif name != "_partial_":
             child = f"{key}.{name!s}"
             if isinstance(value, DictConfig):
@@ -236,6 +230,14 @@ def settings(node: Any, key: str) -> dict[str, Any]:
             else:
                 flat[child] = str(tuple(value)) if OmegaConf.is_list(value) else value
     return flat
+
+
+def short_name(target: str) -> str:
+    """A ``_target_`` by its class (``Adam``), with its factory (``ModeCoverage.of``), or its
+    function (``ring_means``)."""
+    parts = target.split(".")
+    classes = [i for i, part in enumerate(parts) if part[:1].isupper()]
+    return ".".join(parts[classes[-1] :]) if classes else parts[-1]
 
 
 def task_overrides() -> list[str]:

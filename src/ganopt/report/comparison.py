@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ganopt.report.runs import Run, find_runs, hashable, load_run, natural_key
+from ganopt.schema import Role, role
 
 OPTIMIZER_KEYS = ("optimizer", "optimizer.generator", "optimizer.discriminator")
 
@@ -27,39 +28,6 @@ WALL_TIME = "wall_time_s"
 
 
 SORT_BY = ("eval/modes", "eval/reverse_kl", "eval/fid", "eval/fcd", "eval/kid", "eval/hq_fraction")
-# Settings of .hydra/config.yaml that do not change what a run computes (where it writes, how
-# often it checkpoints, on which device): never a reason to split a configuration.
-
-
-IGNORED_SETTINGS = (
-    "seed",
-    "paths",
-    "ckpt_path",
-    "task_name",
-    "tags",
-    "logger",
-    "hydra",
-    "log_every_n_steps",
-    "optimized_metric",
-    "trainer.accelerator",
-    "trainer.devices",
-    "trainer.num_nodes",
-    "trainer.strategy",
-    "trainer.default_root_dir",
-    "trainer.enable_progress_bar",
-    "trainer.enable_model_summary",
-    "trainer.enable_checkpointing",
-    "trainer.log_every_n_steps",
-    "callbacks.checkpoint",
-    "callbacks.samples",
-    "callbacks.progress",
-    "callbacks.throughput",
-    "data.num_workers",
-    "data.pin_memory",
-    "threads",  # how a run executes, not what it trains (the same losses on CPU)
-    "compile",
-    "channels_last",
-)
 
 
 class CompareError(ValueError):
@@ -264,7 +232,7 @@ def compare(paths: Sequence[Path | str], group_by: Sequence[str] | None = None) 
 
 
 def grouping_keys(runs: Sequence[Run], group_by: Sequence[str] | None = None) -> list[str]:
-    """The keys that define a configuration: ``group_by``, or the whole summary except seed."""
+    """The keys that define a configuration: ``group_by``, or the whole summary but the seeds."""
     if group_by:
         known = {k for r in runs for k in (*r.config, *r.settings)}
         unknown = [k for k in group_by if k not in known]
@@ -276,7 +244,7 @@ def grouping_keys(runs: Sequence[Run], group_by: Sequence[str] | None = None) ->
                 "(e.g. optimizer.generator.betas)."
             )
         return list(group_by)
-    return list(dict.fromkeys(k for r in runs for k in r.config if k != "seed"))
+    return list(dict.fromkeys(k for r in runs for k in r.config if not _ignored(k)))
 
 
 def hidden_differences(runs: Sequence[Run], keys: Sequence[str]) -> list[str]:
@@ -375,7 +343,9 @@ def _varies(rows: Sequence[dict[str, Any]], key: str) -> bool:
 
 
 def _ignored(key: str) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in IGNORED_SETTINGS)
+    """Settings that never split a configuration: the seed (runs on several seeds are one
+    configuration) and how a run executes (``ganopt.schema`` roles); an unknown key splits."""
+    return role(key) in (Role.SEED, Role.HOW)
 
 
 def _override_targets(overrides: Iterable[str]) -> set[str]:

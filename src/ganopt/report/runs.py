@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ganopt.settings import flat
+
 Curve = tuple[np.ndarray, np.ndarray]  # generator steps, values
 
 
@@ -71,7 +73,7 @@ def load_run(path: Path, root: Path | None = None) -> Run:
     """Read a run directory; a missing or broken metrics.json gives a Run with metrics=None."""
     name = path.name if root is None or path == root else os.path.relpath(path, root)
     overrides = _read_yaml(path / ".hydra" / "overrides.yaml")
-    settings = _flatten(_read_yaml(path / ".hydra" / "config.yaml"))
+    settings = flat(_read_yaml(path / ".hydra" / "config.yaml"))
     run = Run(path, name, {}, None, [str(o) for o in overrides or []], settings=settings)
     metrics_file = path / "metrics.json"
     if not metrics_file.is_file():
@@ -122,15 +124,6 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text()) if path.is_file() else None
     except (OSError, yaml.YAMLError):
         return None
-
-
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {prefix: node} if prefix else {}
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def hashable(value: Any) -> str:
