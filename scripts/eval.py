@@ -4,7 +4,8 @@ Uses the evaluators training used (the data set's own: mode coverage on 2D mixtu
 FCD on digit data; Inception FID/KID when the run had them or inception=true), with the run's
 n_samples and latent seed unless given, so the numbers equal the run's final metrics.json.
 Prints a table and writes eval.json into its run directory (logs/eval/runs/<date>/). A Hydra
-app: conf/eval.yaml holds the settings. The logic lives in ganopt.trained and ganopt.sampling.
+app: conf/eval.yaml holds the settings. The logic lives in
+ganopt.app.trained and ganopt.sampling.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from ganopt.cli import exit_status, run_app
+from ganopt.app.checkpoint import CheckpointError
+from ganopt.app.cli import exit_status, run_app
+from ganopt.app.script_args import check_settings, resolve_device
+from ganopt.app.trained import choose_generator, evaluation_callback, load_gan
 from ganopt.errors import ConfigError
 from ganopt.sampling import generate, latents
-from ganopt.script_args import check_settings, resolve_device
-from ganopt.trained import CheckpointError, choose_generator, evaluation_callback, load_gan
 
 log = logging.getLogger("ganopt")
 

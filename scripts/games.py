@@ -12,9 +12,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from ganopt.cli import exit_status, run_app
-from ganopt.schema import GAMES
-from ganopt.settings import check
+from ganopt.app.cli import exit_status, run_app
+from ganopt.app.schema import GAMES
+from ganopt.app.settings import check
 
 log = logging.getLogger("ganopt")
 

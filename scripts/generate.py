@@ -4,7 +4,8 @@ Writes a PNG grid of ``n`` samples (a scatter over the data for 2D mixtures), an
 .npz of the raw samples and their latents and a latent interpolation strip, into its run
 directory (logs/generate/runs/<date>/). With the defaults (n=64, seed=0) the grid is the one
 training wrote last to samples/. Runs on the CPU for checkpoints trained on a GPU. A Hydra app:
-conf/generate.yaml holds the settings. The logic lives in ganopt.trained and ganopt.sampling.
+conf/generate.yaml holds the settings. The logic lives in
+ganopt.app.trained and ganopt.sampling.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import numpy as np
 from omegaconf import DictConfig
 from torch import Tensor
 
-from ganopt.cli import exit_status, run_app
+from ganopt.app.cli import exit_status, run_app
+from ganopt.app.script_args import check_settings, resolve_device
+from ganopt.app.trained import choose_generator, load_gan
 from ganopt.errors import ConfigError
 from ganopt.sampling import (
     generate,
@@ -26,8 +29,6 @@ from ganopt.sampling import (
     interpolation_latents,
     latents,
 )
-from ganopt.script_args import check_settings, resolve_device
-from ganopt.trained import choose_generator, load_gan
 
 log = logging.getLogger("ganopt")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from ganopt.cli import exit_status, run_app
+from ganopt.app.cli import exit_status, run_app
 
 log = logging.getLogger("ganopt")
 
@@ -21,8 +21,8 @@ log = logging.getLogger("ganopt")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="leaderboard")
 def main(cfg: DictConfig) -> None:
     with exit_status(cfg):
-        from ganopt.schema import LEADERBOARD
-        from ganopt.settings import check
+        from ganopt.app.schema import LEADERBOARD
+        from ganopt.app.settings import check
 
         check(cfg, LEADERBOARD)
         from ganopt.study.leaderboard_report import workload_studies, write_leaderboard

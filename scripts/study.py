@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from ganopt.cli import exit_status, run_app
+from ganopt.app.cli import exit_status, run_app
 
 log = logging.getLogger("ganopt")
 

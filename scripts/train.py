@@ -13,8 +13,8 @@ import warnings
 import hydra
 from omegaconf import DictConfig
 
-from ganopt.cli import exit_status, run_app
-from ganopt.config import validate
+from ganopt.app.cli import exit_status, run_app
+from ganopt.app.config import validate
 
 log = logging.getLogger("ganopt")
 # Lightning 2.6 with torch >= 2.10 warns about its own use of torch's pytree API on every run.
@@ -25,7 +25,7 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 def main(cfg: DictConfig) -> float | None:
     with exit_status(cfg):
         validate(cfg)  # before importing Lightning: a mistake answers in a second
-        from ganopt.train import train
+        from ganopt.app.train import train
 
         metrics = train(cfg)
     # A sweeper that optimises (e.g. Optuna) reads this value; `optimized_metric=eval/modes`.

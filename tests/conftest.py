@@ -10,7 +10,7 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from ganopt.compose import compose_config
+from ganopt.app.compose import compose_config
 
 # The test models are tiny: one thread is fastest, and avoids thread oversubscription when the
 # machine is shared.

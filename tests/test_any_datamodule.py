@@ -10,7 +10,7 @@ import torch
 from conftest import FAST, TINY_MLP
 from torch.utils.data import DataLoader, TensorDataset
 
-from ganopt.train import build, train
+from ganopt.app.train import build, train
 
 
 class LabelledPoints(L.LightningDataModule):

@@ -104,8 +104,8 @@ def test_user_mistakes_get_one_paragraph_and_no_traceback(
 
 
 def test_optimizer_settings_that_do_not_fit_the_class_are_a_config_error(make_cfg) -> None:
+    from ganopt.app.train import build
     from ganopt.errors import ConfigError
-    from ganopt.train import build
 
     cfg = make_cfg("optimizer=rmsprop", "+optimizer.generator.betas=[0.0,0.9]")
     with pytest.raises(ConfigError, match=r"optimizer\.generator builds RMSprop"):

@@ -14,8 +14,8 @@ import yaml
 from conftest import FAST, ROOT, TINY_MLP
 from torch.utils.tensorboard import SummaryWriter
 
+from ganopt.app.train import train
 from ganopt.report import compare, markdown_table, write_all
-from ganopt.train import train
 
 SCRIPT = ROOT / "scripts" / "compare.py"
 PNG = b"\x89PNG\r\n\x1a\n"

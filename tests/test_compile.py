@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from conftest import FAST, TINY_MLP
 
-from ganopt.train import train
+from ganopt.app.train import train
 
 
 def test_compiled_run_checkpoints_plain_keys_and_resumes(make_cfg) -> None:

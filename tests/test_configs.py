@@ -8,8 +8,8 @@ import torch
 from conftest import options
 from hydra.utils import instantiate
 
+from ganopt.app.train import build
 from ganopt.regularizers import R1Penalty
-from ganopt.train import build
 
 GROUPS = [
     "data",
@@ -100,7 +100,7 @@ def test_scheduler_configs_step_per_generator_step(make_cfg) -> None:
 
 
 def test_multirun_folder_names_stay_short_and_flat() -> None:
-    from ganopt.config import safe_dirname
+    from ganopt.app.config import safe_dirname
 
     assert safe_dirname("optimizer=adam,seed=1") == "optimizer=adam,seed=1"
     assert "/" not in safe_dirname("data.root=/data/faces,seed=1")

@@ -30,8 +30,8 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from test_train import scalars
 
+from ganopt.app.train import train
 from ganopt.module import GAN
-from ganopt.train import train
 
 WORLD = 2
 DDP_CPU = ["trainer=ddp_cpu", f"trainer.devices={WORLD}", "threads=1"]

@@ -10,9 +10,9 @@ import torch
 from conftest import FAST, TINY_DCGAN
 from torch import nn
 
+from ganopt.app.train import train
 from ganopt.ema import EMA
 from ganopt.errors import ConfigError
-from ganopt.train import train
 
 
 def test_ema_copies_during_warm_up_then_averages_parameters_and_copies_buffers() -> None:

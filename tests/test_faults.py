@@ -24,9 +24,9 @@ import torch
 from conftest import FAST, ROOT, TINY_MLP
 from test_train import scalars
 
+from ganopt.app.resume import first_mismatch
+from ganopt.app.train import train
 from ganopt.errors import RunDiverged, RunInterrupted, SaveFailed
-from ganopt.resume import first_mismatch
-from ganopt.train import train
 
 QUICK = [
     "trainer=cpu",

@@ -167,8 +167,8 @@ def test_matrix_free_spectrum_matches_the_dense_jacobian() -> None:
 def test_spectrum_of_a_trained_checkpoint(make_cfg, tmp_path: Path) -> None:
     from conftest import FAST, TINY_MLP
 
+    from ganopt.app.train import train
     from ganopt.games.lab import run_spectra
-    from ganopt.train import train
 
     run = make_cfg(*FAST, "data=gaussians_ring", "model=mlp", *TINY_MLP, "logger=none")
     train(run)

@@ -19,6 +19,7 @@ from conftest import FAST, TINY_DCGAN
 from hydra.utils import instantiate
 from PIL import Image
 
+from ganopt.app.train import train
 from ganopt.data import (
     CelebADataModule,
     CIFAR10DataModule,
@@ -29,7 +30,6 @@ from ganopt.data import (
 from ganopt.data.base import BatchStream
 from ganopt.data.image_folder import BatchLoader
 from ganopt.errors import ConfigError
-from ganopt.train import train
 
 RNG = np.random.default_rng(0)
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 from omegaconf import DictConfig, open_dict
 
-from ganopt.compose import compose_config
+from ganopt.app.compose import compose_config
 from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import benchmark_score, profile, ratios
 from ganopt.study.leaderboard_report import workload_studies, write_leaderboard

@@ -10,7 +10,7 @@ from conftest import FAST, TINY_MLP, options
 from hydra.utils import instantiate
 
 from ganopt import losses
-from ganopt.train import train
+from ganopt.app.train import train
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])

@@ -12,6 +12,7 @@ import torch
 from conftest import FAST, TINY_DCGAN, TINY_MLP
 from torch import nn
 
+from ganopt.app.train import build, train
 from ganopt.errors import ConfigError
 from ganopt.models import (
     DCGANDiscriminator,
@@ -24,7 +25,6 @@ from ganopt.models import (
     latent_dim,
     parameter_counts,
 )
-from ganopt.train import build, train
 
 # (generator class, discriminator class, data shape, small-width keyword arguments)
 MODELS = {

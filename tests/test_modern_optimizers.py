@@ -22,11 +22,11 @@ from test_precision import QUICK, fit, fp16_cpu
 from test_resume import final_state
 from torch import nn
 
+from ganopt.app.train import build, train
 from ganopt.errors import EXIT_CONFIG_ERROR
 from ganopt.models.common import apply_spectral_norm
 from ganopt.module import GAN
 from ganopt.optim import Muon, Split
-from ganopt.train import build, train
 
 MODERN = ["muon", "schedulefree_adamw", "prodigy", "lion", "soap", "ademamix", "adafactor"]
 RING = ["data=gaussians_ring", "model=mlp", *TINY_MLP]

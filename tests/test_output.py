@@ -20,8 +20,8 @@ import pytest
 from conftest import FAST, ROOT, TINY_MLP
 from test_any_datamodule import PLAIN
 
+from ganopt.app.train import build, train
 from ganopt.errors import ConfigError
-from ganopt.train import build, train
 
 RING = ["data=gaussians_ring", "model=mlp", *TINY_MLP, "logger=none"]
 QUIET = ["trainer.enable_model_summary=true", "callbacks.evaluation.every_n_steps=0"]

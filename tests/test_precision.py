@@ -19,8 +19,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.plugins import MixedPrecision
 from omegaconf import DictConfig
 
+from ganopt.app.train import build, lightning_cadence, train
 from ganopt.module import GAN
-from ganopt.train import build, lightning_cadence, train
 
 BASE = [
     "trainer=cpu",

@@ -12,6 +12,7 @@ import torch
 from conftest import FAST, TINY_MLP, options
 from torch import Tensor, nn
 
+from ganopt.app.train import build, train
 from ganopt.errors import ConfigError
 from ganopt.optim import ExtraSGD, Lookahead
 from ganopt.regularizers import (
@@ -23,7 +24,6 @@ from ganopt.regularizers import (
     gradient_penalty,
     r1_penalty,
 )
-from ganopt.train import build, train
 
 RING = ["data=gaussians_ring", "model=mlp", *TINY_MLP]
 

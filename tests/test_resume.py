@@ -9,11 +9,11 @@ import torch
 from conftest import FAST, TINY_DCGAN, TINY_MLP
 from test_train import scalars
 
-from ganopt.cli import expand_resume
+from ganopt.app.cli import expand_resume
+from ganopt.app.train import train
+from ganopt.app.trained import evaluation_callback, load_gan
 from ganopt.errors import ConfigError
 from ganopt.metrics import ModeCoverage
-from ganopt.train import train
-from ganopt.trained import evaluation_callback, load_gan
 
 
 def final_state(run: Path) -> dict[str, torch.Tensor]:

@@ -24,12 +24,13 @@ from conftest import CONF, FAST, ROOT, TINY_DCGAN, TINY_MLP, compose_config
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-from ganopt.cli import exit_status, precheck
+from ganopt.app.checkpoint import CheckpointError
+from ganopt.app.cli import exit_status, precheck
+from ganopt.app.schema import TABLES
+from ganopt.app.train import build, train
+from ganopt.app.trained import load_gan
 from ganopt.errors import ConfigError
 from ganopt.sampling import interpolation_latents, lerp, slerp
-from ganopt.schema import TABLES
-from ganopt.train import build, train
-from ganopt.trained import CheckpointError, load_gan
 
 DIGITS = [*FAST, "data=digits", "data.resolution=16", *TINY_DCGAN, "logger=none"]
 RING = [*FAST, "data=gaussians_ring", "model=mlp", *TINY_MLP, "logger=none"]

@@ -1,4 +1,4 @@
-"""Every setting is declared with a type and range (ganopt.schema): a walk over every option of
+"""Every setting is declared with a type and range (ganopt.app.schema): a walk over every option of
 every config group of every script finds no undeclared key and no shipped value its declaration
 refuses; every declared range refuses a value outside it, naming the key; the mistakes users
 make answer in one paragraph with exit status 2, the key on the last line, nothing left behind."""
@@ -16,10 +16,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ganopt.config import validate
+from ganopt.app.config import validate
+from ganopt.app.schema import TABLES, Role, role
+from ganopt.app.settings import Setting, check, declaration, leaves
 from ganopt.errors import ConfigError
-from ganopt.schema import TABLES, Role, role
-from ganopt.settings import Setting, check, declaration, leaves
 
 # The groups each script composes (every option of each is walked) and further compositions.
 GROUPS = {
@@ -65,7 +65,9 @@ def test_every_key_of_every_option_is_declared_and_its_value_allowed(
 def test_every_training_key_has_a_role(configs: dict[str, list[DictConfig]]) -> None:
     """Whether resume may change it, whether it tells runs apart: a new setting needs a role."""
     unclassified = {k for cfg in configs["train"] for k, _ in leaves(cfg) if role(k) is None}
-    assert not unclassified, f"keys without a role in ganopt.schema.ROLES: {sorted(unclassified)}"
+    assert not unclassified, (
+        f"keys without a role in ganopt.app.schema.ROLES: {sorted(unclassified)}"
+    )
 
 
 def test_roles_keep_what_resume_and_comparison_relied_on() -> None:
@@ -122,7 +124,7 @@ def test_every_declared_range_refuses_a_value_outside_it(
 
 # ---- the mistakes of the issue, answered before any work -----------------------------------------
 def train_config(*overrides: str) -> DictConfig:
-    from ganopt.compose import compose_config
+    from ganopt.app.compose import compose_config
 
     return compose_config(list(overrides), ROOT / "logs" / "never")
 

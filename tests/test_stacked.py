@@ -8,14 +8,14 @@ import pytest
 import torch
 from conftest import FAST, TINY_DCGAN
 
+from ganopt.app.train import build, train
 from ganopt.callbacks import Evaluation
 from ganopt.metrics import StackedModes
-from ganopt.train import build, train
 
 
 @pytest.fixture(scope="module")
 def stacked(tmp_path_factory: pytest.TempPathFactory):
-    from ganopt.compose import compose_config
+    from ganopt.app.compose import compose_config
 
     cfg = compose_config(["data=stacked_digits"], tmp_path_factory.mktemp("stacked"))
     datamodule, _ = build(cfg)

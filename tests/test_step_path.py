@@ -13,8 +13,8 @@ import torch
 from conftest import FAST, TINY_MLP
 from lightning.pytorch.core.optimizer import LightningOptimizer
 
+from ganopt.app.train import train
 from ganopt.module import GAN
-from ganopt.train import train
 
 MLP = ["data=gaussians_ring", "model=mlp", *TINY_MLP, *FAST, "steps=8"]
 

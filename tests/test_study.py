@@ -25,7 +25,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from ganopt.compose import compose_config
+from ganopt.app.compose import compose_config
+from ganopt.app.train import train
 from ganopt.errors import ConfigError
 from ganopt.study.report import budget_line, collect, write_report
 from ganopt.study.runner import (
@@ -40,7 +41,6 @@ from ganopt.study.runner import (
     search_space,
     storage,
 )
-from ganopt.train import train
 
 State = optuna.trial.TrialState
 QUICK = ["experiment=optimizer_study_ring", "steps=50", "logger=none", "callbacks.samples.n=16"]

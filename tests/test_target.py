@@ -9,9 +9,9 @@ import pytest
 from conftest import FAST, TINY_MLP
 from torch import Tensor
 
+from ganopt.app.train import train
 from ganopt.errors import ConfigError
 from ganopt.targets import holds, meets
-from ganopt.train import train
 
 
 class Counting:

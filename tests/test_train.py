@@ -12,11 +12,11 @@ import torch
 from conftest import FAST, TINY_DCGAN, TINY_MLP, options
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ganopt.app.schema import CONFIGURATION, Role, role
+from ganopt.app.settings import leaves
+from ganopt.app.train import build, train
 from ganopt.errors import ConfigError
 from ganopt.metrics import ModeCoverage
-from ganopt.schema import CONFIGURATION, Role, role
-from ganopt.settings import leaves
-from ganopt.train import build, train
 
 RING = ["data=gaussians_ring", "model=mlp", *TINY_MLP]
 DIGITS = ["data=digits", "data.resolution=16", *TINY_DCGAN]
@@ -73,7 +73,7 @@ def test_run_directory_holds_every_output(make_cfg) -> None:
     assert summary["trainer.precision"] == "32-true" and summary["steps"] == 6
     _, module = build(cfg)
     assert summary["params.generator"] == sum(p.numel() for p in module.generator.parameters())
-    # Derived from the roles in ganopt.schema: every setting that tells runs apart, a built
+    # Derived from the roles in ganopt.app.schema: every setting that tells runs apart, a built
     # class under its node's key, and nothing about where or how the run executes.
     telling = {
         key.removesuffix("._target_")

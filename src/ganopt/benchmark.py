@@ -2,7 +2,7 @@
 
 Two measurements of steady-state generator steps per second, interleaved in one process:
 
-(a) ``full``: the real :func:`ganopt.train.train` on a config composed from ``conf/`` exactly as
+(a) ``full``: the real :func:`ganopt.app.train.train` on a config composed from ``conf/`` exactly as
     ``python scripts/train.py`` composes it (default callbacks, TensorBoard logger, progress bar),
     with one extra callback, :class:`StepTimer`, appended to read the clock;
 (b) ``hand``: a minimal loop with the same networks, optimizers, losses, batch stream, seed,
@@ -41,7 +41,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from ganopt.compose import compose_config
+from ganopt.app.compose import compose_config
 from ganopt.cuda_probe import without_nvml_probe
 
 if TYPE_CHECKING:
@@ -187,8 +187,8 @@ class RunResult:
 
 
 def run_full(overrides: Sequence[str], warmup: int, verbose: bool = False) -> RunResult:
-    """(a): ``ganopt.train.train`` on the composed config plus a StepTimer, in a temp run dir."""
-    from ganopt.train import train  # imported late: scripts/benchmark.py --help stays fast
+    """(a): ``ganopt.app.train.train`` on the composed config plus a StepTimer, in a temp dir."""
+    from ganopt.app.train import train  # imported late: scripts/benchmark.py --help stays fast
 
     key = next(_timer_ids)
     with tempfile.TemporaryDirectory(prefix="ganopt-bench-") as tmp:
@@ -244,7 +244,7 @@ class HandStep:
 def hand_step(cfg: DictConfig) -> HandStep:
     """The same work as one step of ``train(cfg)`` in plain PyTorch, without logging or callbacks.
 
-    Seeded and built in the same order as :func:`ganopt.train.build` (data, G, D), so on a CPU
+    Seeded and built in the same order as :func:`ganopt.app.train.build` (data, G, D), so on a CPU
     it draws the same weights, noise and batches and ends with the same losses as (a).
     """
     check_hand_loop_matches(cfg)
@@ -544,7 +544,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     cases = list(CASES) if args.case == "all" else [args.case]
 
-    print("ganopt benchmark: (a) ganopt.train.train vs (b) a hand-written loop, generator steps/s")
+    print(
+        "ganopt benchmark: (a) ganopt.app.train.train vs (b) a hand-written loop, generator steps/s"
+    )
     for line in machine_facts(args.device, args.precision):
         print(line)
     print(f"load average (1, 5, 15 min) at start: {load_average()}")

@@ -135,7 +135,7 @@ def expand_resume(args: list[str]) -> list[str]:
     ``hydra.run.dir`` names the directory; a requeued job repeats its own command anyway."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from ganopt.resume import merged_overrides, stored_overrides  # torch: only to resume
+    from ganopt.app.resume import merged_overrides, stored_overrides  # torch: only to resume
 
     try:
         overrides = OverridesParser.create().parse_overrides([a for a in args if a[:1] != "-"])
@@ -190,8 +190,7 @@ _BEFORE_TRAINING = {".hydra", "tensorboard"}
 def run_app(main: Callable[[], Any], config_name: str, resume: bool = False) -> None:
     """A script's ``__main__``: resolvers, the command line checked (and, for ``resume``,
     ``ckpt_path=`` expanded into its run's overrides), then the Hydra app ``main``."""
-    from ganopt.compose import CONF
-    from ganopt.config import register_resolvers
+    from ganopt.app.config import CONF, register_resolvers
 
     register_resolvers()
     try:

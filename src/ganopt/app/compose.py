@@ -12,9 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from ganopt.config import register_resolvers
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
+from ganopt.app.config import CONF, register_resolvers
 
 # Config sources every app has: Hydra's own, the app's primary directory, structured configs.
 _BUILT_IN_SOURCES = {"hydra", "main", "schema"}

@@ -1,6 +1,6 @@
 """train.py's checks before anything is built, and small config helpers.
 
-Each value is checked against its declaration (``ganopt.schema``); the rules here are the ones
+Each value is checked against its declaration (``ganopt.app.schema``); the rules here are the ones
 across keys (devices, monitored metrics, optimizer classes). Each raises a ConfigError whose
 message names the key and what is allowed.
 """
@@ -8,11 +8,14 @@ message names the key and what is allowed.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
 from ganopt.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[3] / "conf"  # the repository's config tree
 
 
 def plain(node: DictConfig) -> dict[str, Any]:
@@ -124,9 +127,9 @@ def check_devices(trainer: DictConfig) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """train.py's settings, before anything is built: each value against its declaration
-    (``ganopt.schema``), then the rules across keys."""
-    from ganopt.schema import TRAIN
-    from ganopt.settings import check
+    (``ganopt.app.schema``), then the rules across keys."""
+    from ganopt.app.schema import TRAIN
+    from ganopt.app.settings import check
 
     check(cfg, TRAIN)
     check_devices(cfg.trainer)
@@ -163,8 +166,6 @@ def config_groups(config_name: str) -> str:
     that offer a choice, with their options (Hydra's own list names every group of the tree:
     train.py's offered game= and study=, which train.py then refused)."""
     import yaml
-
-    from ganopt.compose import CONF
 
     defaults = yaml.safe_load((CONF / f"{config_name}.yaml").read_text()).get("defaults", [])
     names = [next(iter(entry)) for entry in defaults if isinstance(entry, dict)]

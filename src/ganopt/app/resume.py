@@ -3,8 +3,8 @@ checkpoint fits what this command asks for.
 
 A checkpoint stores the run's resolved config and its command-line overrides, so
 ``ckpt_path=<last.ckpt>`` alone continues that run: scripts/train.py hands Hydra the stored
-overrides with the ones given now on top (``ganopt.cli.expand_resume``). Keys that shape the
-saved state (networks, optimizers, schedulers, EMA, data, seed: their role in ``ganopt.schema``)
+overrides with the ones given now on top (``ganopt.app.cli.expand_resume``). Keys that shape the
+saved state (networks, optimizers, schedulers, EMA, data, seed: their role in ``ganopt.app.schema``)
 cannot change on resume; everything else (``steps``, cadences, loggers, threads, the loss or a
 regularizer) can. Every mismatch is a
 ConfigError found before training, naming the key or the first differing parameter.
@@ -18,11 +18,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ganopt.config import plain
+from ganopt.app.checkpoint import CheckpointError, read_checkpoint
+from ganopt.app.config import plain
+from ganopt.app.schema import Role, role
+from ganopt.app.settings import flat
 from ganopt.errors import ConfigError
-from ganopt.schema import Role, role
-from ganopt.settings import flat
-from ganopt.trained import CheckpointError, read_checkpoint
 
 
 def run_checkpoint(cfg: DictConfig) -> Path:
@@ -71,7 +71,7 @@ def stored_overrides(path: str) -> list[str] | None:
 
 
 def changed_state_key(saved: dict[str, Any], now: dict[str, Any]) -> tuple[str, Any, Any] | None:
-    """The first key that shapes the saved state (its role in ``ganopt.schema``: the networks,
+    """The first key that shapes the saved state (its role in ``ganopt.app.schema``: the networks,
     optimizers, schedules, EMA, data and seed) and differs: (key, saved value, value now)."""
     before, after = flat(saved), flat(now)
     for key in [*after, *(key for key in before if key not in after)]:

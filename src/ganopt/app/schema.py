@@ -1,4 +1,4 @@
-"""The declared settings of every script (see ``ganopt.settings`` for the rules of the tables).
+"""The declared settings of every script (see ``ganopt.app.settings`` for the rules of the tables).
 
 Each group's keys are declared once and shared: the optimizer keys serve train.py, the game
 lab (``optimizer.*`` and every ``methods.*.optimizer.*``) and the study's trials alike.
@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from ganopt.sampling import INTERPOLATIONS
-from ganopt.settings import (
+from ganopt.app.settings import (
     Table,
     anything,
     flag,
@@ -21,6 +20,7 @@ from ganopt.settings import (
     text,
     whole,
 )
+from ganopt.sampling import INTERPOLATIONS
 
 SEED = whole(0, 2**32 - 1, "a random seed")
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")

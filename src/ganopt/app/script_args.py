@@ -1,7 +1,7 @@
 """Checks of the settings of the scripts that read a checkpoint (generate.py, eval.py).
 
 Both are Hydra apps like train.py; Hydra types the values it parses (``seed=3`` is an int,
-``seed=one`` a string), and their declarations (``ganopt.schema``) turn a wrong one into a
+``seed=one`` a string), and their declarations (``ganopt.app.schema``) turn a wrong one into a
 ``ConfigError`` naming the key, which the scripts print in one paragraph with exit status 2.
 Only torch and OmegaConf are imported here, so a mistake answers before Lightning is loaded.
 """
@@ -17,9 +17,9 @@ EXAMPLE_CKPT = "logs/train/runs/<date>/checkpoints/last.ckpt"
 
 
 def check_settings(cfg: DictConfig, script: str) -> None:
-    """``ckpt_path`` given, and every value allowed by its declaration (``ganopt.schema``)."""
-    from ganopt.schema import TABLES
-    from ganopt.settings import check
+    """``ckpt_path`` given, and every value allowed by its declaration (``ganopt.app.schema``)."""
+    from ganopt.app.schema import TABLES
+    from ganopt.app.settings import check
 
     if OmegaConf.is_missing(cfg, "ckpt_path"):
         raise ConfigError(

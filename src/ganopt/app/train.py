@@ -25,9 +25,11 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
+from ganopt.app.compose import app_searchpath, searchpath_override
+from ganopt.app.config import plain, validate
+from ganopt.app.resume import check_resumable, resolve_ckpt_path
+from ganopt.app.schema import CONFIGURATION, role
 from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint, TimeToTarget
-from ganopt.compose import app_searchpath, searchpath_override
-from ganopt.config import plain, validate
 from ganopt.cuda_probe import without_nvml_probe
 from ganopt.data.base import data_shape
 from ganopt.ema import EMA
@@ -41,8 +43,6 @@ from ganopt.errors import (
 from ganopt.metrics import METRIC_NAMES
 from ganopt.models import parameter_counts
 from ganopt.module import GAN
-from ganopt.resume import check_resumable, resolve_ckpt_path
-from ganopt.schema import CONFIGURATION, role
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
 
 
 def run_summary(cfg: DictConfig, module: GAN) -> dict[str, Any]:
-    """Every setting that tells runs apart (its role in ``ganopt.schema``), flat, as written to
+    """Every setting that tells runs apart (its role in ``ganopt.app.schema``), flat, as written to
     metrics.json and the TensorBoard HParams tab: ``optimizer`` first (``adam``, or
     ``adam/rmsprop`` when the networks' optimizers differ), the chosen options of the groups,
     then each setting (a built class by its name: ``optimizer.generator: Adam``) and the
@@ -203,7 +203,7 @@ def preset_class(choices: Any, network: str) -> str | None:
     """The class name the network's chosen preset builds (None: no preset file to read)."""
     import yaml
 
-    from ganopt.compose import CONF
+    from ganopt.app.config import CONF
 
     name = choices.get(f"network_optimizer@optimizer.{network}")
     path = CONF / "network_optimizer" / f"{name}.yaml"

@@ -145,11 +145,11 @@ def run_spectra(cfg: DictConfig, out: Path) -> list[dict[str, Any]]:
     """The top-k game-Jacobian eigenvalues of each checkpoint in ``spectrum.ckpt_paths`` on a
     fixed batch, by magnitude (LM), real part (LR) and imaginary part (LI: the rotation);
     spectrum.csv and spectrum.png (LM and LI)."""
+    from ganopt.app.trained import load_gan
     from ganopt.data.base import real_examples
     from ganopt.games.plots import spectrum_png
     from ganopt.games.spectrum import jacobian_operator, top_eigenvalues, vector_field
     from ganopt.sampling import latents
-    from ganopt.trained import load_gan
 
     node = cfg.spectrum
     labels = list(node.labels or [])

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ganopt.app.schema import Role, role
 from ganopt.report.runs import Run, find_runs, hashable, load_run, natural_key
-from ganopt.schema import Role, role
 
 OPTIMIZER_KEYS = ("optimizer", "optimizer.generator", "optimizer.discriminator")
 
@@ -344,7 +344,7 @@ def _varies(rows: Sequence[dict[str, Any]], key: str) -> bool:
 
 def _ignored(key: str) -> bool:
     """Settings that never split a configuration: the seed (runs on several seeds are one
-    configuration) and how a run executes (``ganopt.schema`` roles); an unknown key splits."""
+    configuration) and how a run executes (``ganopt.app.schema`` roles); an unknown key splits."""
     return role(key) in (Role.SEED, Role.HOW)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ganopt.settings import flat
+from ganopt.app.settings import flat
 
 Curve = tuple[np.ndarray, np.ndarray]  # generator steps, values
 

@@ -22,8 +22,8 @@ import numpy as np
 import optuna
 from omegaconf import DictConfig
 
-from ganopt.cli import nearest
-from ganopt.compose import app_searchpath, compose_config, group_options, searchpath_override
+from ganopt.app.cli import nearest
+from ganopt.app.compose import app_searchpath, compose_config, group_options, searchpath_override
 from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import R_MAX, benchmark_score, profile, ratios
 from ganopt.study.runner import held_trials, storage, study_name, untimed

@@ -33,11 +33,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.storages.journal import JournalFileBackend
 
-from ganopt.compose import app_searchpath, compose_config, group_options, searchpath_override
-from ganopt.config import plain
+from ganopt.app.compose import app_searchpath, compose_config, group_options, searchpath_override
+from ganopt.app.config import plain
+from ganopt.app.train import gradient_evaluations_per_step, train, user_errors
 from ganopt.errors import ConfigError, RunInterrupted, RunStopped
 from ganopt.study.workers import Workers
-from ganopt.train import gradient_evaluations_per_step, train, user_errors
 
 if TYPE_CHECKING:
     from ganopt.module import GAN
@@ -293,15 +293,15 @@ def presets_out_of_reach(cfg: DictConfig) -> list[str]:
 
 def check_study(cfg: DictConfig) -> None:
     """The study's settings before anything is written: each value against its declaration
-    (``ganopt.schema``), the optimizers as presets, each ``study.space`` range low below high,
+    (``ganopt.app.schema``), the optimizers as presets, each ``study.space`` range low below high,
     the phases, and a storage that can be read."""
     from hydra.errors import HydraException
 
-    from ganopt.cli import nearest
-    from ganopt.config import validate
+    from ganopt.app.cli import nearest
+    from ganopt.app.config import validate
+    from ganopt.app.schema import STUDY
+    from ganopt.app.settings import check
     from ganopt.errors import one_line
-    from ganopt.schema import STUDY
-    from ganopt.settings import check
     from ganopt.targets import check_target
 
     check(cfg, STUDY)
