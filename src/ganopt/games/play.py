@@ -4,7 +4,7 @@ The players are stepped by the same ``ganopt.updates`` schemes and ``Player`` ob
 networks in training, with optimizers built from the same ``conf/network_optimizer`` factories, so
 ``optimizer=oadam update_scheme=simultaneous`` means the same thing here and in ``train.py``.
 
-Verdict, from the distance d to the equilibrium (README states the rule):
+Verdict, from the distance d to the equilibrium (docs/games.md states the rule):
 ``diverges`` when d becomes non-finite or ends above ``diverge_ratio`` (10) times its start,
 ``converges`` when it ends below ``converge_ratio`` (1e-3) times its start, ``cycles``
 otherwise (it neither leaves nor reaches the equilibrium). The empirical rate is the geometric

@@ -180,7 +180,7 @@ def budget_line(cfg: DictConfig, results: list[OptimizerResult]) -> str:
     )
     rate = cfg.study.get("hand_loop_steps_per_s")
     if rate is None or busy == 0:
-        return line + " (efficiency: set study.hand_loop_steps_per_s, see README)."
+        return line + " (efficiency: set study.hand_loop_steps_per_s, see docs/studies.md)."
     value = efficiency(evaluations, rate, cfg.workers, busy)
     return line + (
         f"; efficiency {value:.2f} (at the hand-written loop's {rate:g} steps/s, "
