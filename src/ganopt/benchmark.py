@@ -19,7 +19,6 @@ affects both sides of a ratio alike. ``python scripts/benchmark.py --help`` runs
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import logging
 import math
@@ -43,6 +42,7 @@ from omegaconf import DictConfig, open_dict
 
 from ganopt.app.compose import compose_config
 from ganopt.cuda_probe import without_nvml_probe
+from ganopt.losses import plain_callable
 
 if TYPE_CHECKING:
     from ganopt.module import GAN
@@ -213,19 +213,6 @@ def run_full(overrides: Sequence[str], warmup: int, verbose: bool = False) -> Ru
 
 
 # ---- (b) the hand-written loop -------------------------------------------------------------------
-def plain_function(fn: Any) -> Any:
-    """The function behind a Hydra ``_partial_`` object. Hydra 1.3.8 returns a partial subclass
-    that re-checks its target policy on every call (~0.4 ms), a cost a hand-written loop calling
-    ``ganopt.losses.nonsaturating_d`` does not pay."""
-    if isinstance(fn, functools.partial):
-        return (
-            functools.partial(fn.func, *fn.args, **fn.keywords)
-            if fn.args or fn.keywords
-            else fn.func
-        )
-    return fn
-
-
 def _set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
     for param in params:
         param.requires_grad_(flag)
@@ -257,7 +244,7 @@ def hand_step(cfg: DictConfig) -> HandStep:
     generator = instantiate(cfg.model.generator, shape=datamodule.shape).to(device)
     discriminator = instantiate(cfg.model.discriminator, shape=datamodule.shape).to(device)
     loss = instantiate(cfg.loss)  # e.g. ganopt.losses.nonsaturating_d / nonsaturating_g
-    d_loss_fn, g_loss_fn = plain_function(loss.discriminator), plain_function(loss.generator)
+    d_loss_fn, g_loss_fn = plain_callable(loss.discriminator), plain_callable(loss.generator)
     factories = instantiate(cfg.optimizer)
     opt_g = factories["generator"](generator.parameters())
     opt_d = factories["discriminator"](discriminator.parameters())
