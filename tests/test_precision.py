@@ -19,7 +19,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.plugins import MixedPrecision
 from omegaconf import DictConfig
 
-from ganopt.app.train import build, lightning_cadence, train
+from ganopt.app.train import build, train
+from ganopt.callbacks.schedule import lightning_cadence
 from ganopt.module import GAN
 
 BASE = [

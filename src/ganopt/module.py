@@ -376,8 +376,9 @@ class GAN(L.LightningModule):
 
     def _is_log_batch(self) -> bool:
         """Whether Lightning sends this batch's logged values to the loggers: every
-        ``trainer.log_every_n_steps`` batches (train.py sets it from ``log_every_n_steps``, in
-        generator steps) and the last one. Logging only then means no value is ever re-sent."""
+        ``trainer.log_every_n_steps`` batches (``callbacks.schedule`` sets it from
+        ``log_every_n_steps``, in generator steps) and the last one. Logging only then means no
+        value is ever re-sent."""
         last = self.generator_steps + self.update_scheme.g_steps >= self.steps
         every = self.trainer.log_every_n_steps  # type: ignore[attr-defined]  # set by Lightning
         return (self.iterations + 1) % every == 0 or last
@@ -405,9 +406,10 @@ class GAN(L.LightningModule):
     # ---- evaluation: Lightning's validation loop, at the Evaluation callback's cadence --------
     def val_dataloader(self) -> DataLoader:
         """One placeholder batch per evaluation (a GAN has no validation data to iterate). The
-        loop gives the Evaluation callback Lightning's cadence (``val_check_interval``, set by
-        train.py) and the hook, ``on_validation_end``, where ModelCheckpoint, EarlyStopping and
-        pruning read ``eval/*``. Its own RNG: iterating it never draws from training's."""
+        loop gives the Evaluation callback Lightning's cadence (``val_check_interval``, set in
+        ``callbacks.schedule``) and the hook, ``on_validation_end``, where ModelCheckpoint,
+        EarlyStopping and pruning read ``eval/*``. Its own RNG: iterating it never draws from
+        training's."""
         return DataLoader(TensorDataset(torch.zeros(1)), generator=torch.Generator())
 
     def validation_step(self, batch: Any) -> None:

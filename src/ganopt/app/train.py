@@ -20,7 +20,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import CPUAccelerator
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
@@ -29,7 +29,8 @@ from ganopt.app.compose import app_searchpath, searchpath_override
 from ganopt.app.config import plain, validate
 from ganopt.app.resume import check_resumable, resolve_ckpt_path
 from ganopt.app.schema import CONFIGURATION, role
-from ganopt.callbacks import Evaluation, GracefulStop, StepCheckpoint, TimeToTarget
+from ganopt.callbacks import GracefulStop, StepCheckpoint, TimeToTarget
+from ganopt.callbacks.schedule import evaluate_in_validation_loop, lightning_cadence
 from ganopt.cuda_probe import without_nvml_probe
 from ganopt.data.base import data_shape
 from ganopt.ema import EMA
@@ -159,9 +160,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:
         module.discriminator.compile(backend=backend)
     if module.channels_last:
         module.to(memory_format=torch.channels_last)
-    # Evaluation is Lightning's validation loop over the module's placeholder loader (a GAN has
-    # no validation data to score); with a datamodule, Lightning would ask the datamodule.
-    datamodule.val_dataloader = module.val_dataloader
+    evaluate_in_validation_loop(datamodule, module)
     return datamodule, module
 
 
@@ -327,27 +326,6 @@ def no_nvml_probes(trainer: L.Trainer) -> Iterator[None]:
     """A CPU run without Lightning's NVML probe (``ganopt.cuda_probe``); other devices as is."""
     with without_nvml_probe() if isinstance(trainer.accelerator, CPUAccelerator) else nullcontext():
         yield
-
-
-def lightning_cadence(cfg: DictConfig, callbacks: list[L.Callback]) -> dict[str, Any]:
-    """Lightning's batch-counted cadences from ganopt's, which count generator steps.
-
-    Training scalars go to the loggers every ``log_every_n_steps``; evaluation runs as
-    Lightning's validation loop every ``callbacks.evaluation.every_n_steps`` and at the end
-    (where the monitors of ModelCheckpoint and EarlyStopping look). Lightning's own
-    checkpointing is on only when a ModelCheckpoint is configured (``callbacks=best``): last.ckpt
-    is ganopt's StepCheckpoint.
-    """
-    per_batch = cfg.g_steps
-    evaluation = next((c for c in callbacks if isinstance(c, Evaluation)), None)
-    every = evaluation.every_n_steps if evaluation is not None else 0
-    return {
-        "log_every_n_steps": max(1, cfg.log_every_n_steps // per_batch),
-        "check_val_every_n_epoch": None,  # the stream is one endless epoch: count batches
-        "val_check_interval": max(1, every // per_batch) if every > 0 else 2**62,
-        "limit_val_batches": None if evaluation is not None else 0,  # None: all (one) batch
-        "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
-    }
 
 
 def log_run_summary(loggers: list[Logger], summary: dict[str, Any]) -> None:

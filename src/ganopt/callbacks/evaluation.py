@@ -48,7 +48,9 @@ class Evaluation(L.Callback):
         inception_weights: str | None = None,
         metrics: Mapping[str, Callable[[L.LightningDataModule], Evaluator]] | None = None,
     ) -> None:
-        self.every_n_steps = every_n_steps  # <= 0: only at the end (train.py sets the cadence)
+        self.every_n_steps = (
+            every_n_steps  # <= 0: only at the end (callbacks.schedule states the cadence)
+        )
         self.n_samples, self.seed = n_samples, seed
         self.inception, self.inception_weights = inception, inception_weights
         self.metrics = dict(metrics or {})  # name -> evaluator factory (conf/metric)

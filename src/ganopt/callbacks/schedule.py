@@ -1,14 +1,57 @@
-"""When a periodic callback is due: counted in generator steps, the unit GAN papers report."""
+"""When each periodic part of a run happens, stated here once. Everything counts generator steps,
+the unit GAN papers report (never Lightning's ``global_step``, which counts every optimizer step):
+
+- training scalars go to the loggers every ``log_every_n_steps`` (Lightning's own cadence, which
+  counts batches: ``lightning_cadence`` converts);
+- evaluation is Lightning's validation loop over one placeholder batch
+  (``evaluate_in_validation_loop``), every ``callbacks.evaluation.every_n_steps`` and at the end,
+  so ModelCheckpoint, EarlyStopping and study pruning read ``eval/*`` where Lightning puts them;
+- samples, ``last.ckpt`` and time to target are ``EveryNSteps`` callbacks: every
+  ``callbacks.<name>.every_n_steps`` and once at the end (``<= 0``: only at the end);
+- the progress bar moves every ``callbacks.progress.refresh_rate`` steps.
+"""
 
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from ganopt.callbacks.evaluation import Evaluation
 
 if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
     from ganopt.module import GAN
+
+
+def lightning_cadence(cfg: DictConfig, callbacks: list[L.Callback]) -> dict[str, Any]:
+    """Lightning's batch-counted cadences from ganopt's, which count generator steps.
+
+    Training scalars go to the loggers every ``log_every_n_steps``; evaluation runs as
+    Lightning's validation loop every ``callbacks.evaluation.every_n_steps`` and at the end
+    (where the monitors of ModelCheckpoint and EarlyStopping look). Lightning's own
+    checkpointing is on only when a ModelCheckpoint is configured (``callbacks=best``): last.ckpt
+    is ganopt's StepCheckpoint.
+    """
+    per_batch = cfg.g_steps
+    evaluation = next((c for c in callbacks if isinstance(c, Evaluation)), None)
+    every = evaluation.every_n_steps if evaluation is not None else 0
+    return {
+        "log_every_n_steps": max(1, cfg.log_every_n_steps // per_batch),
+        "check_val_every_n_epoch": None,  # the stream is one endless epoch: count batches
+        "val_check_interval": max(1, every // per_batch) if every > 0 else 2**62,
+        "limit_val_batches": None if evaluation is not None else 0,  # None: all (one) batch
+        "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
+    }
+
+
+def evaluate_in_validation_loop(datamodule: L.LightningDataModule, module: GAN) -> None:
+    """Evaluation runs as Lightning's validation loop over the module's placeholder loader (a GAN
+    has no validation data to score); given a datamodule, Lightning would ask it instead."""
+    datamodule.val_dataloader = module.val_dataloader  # type: ignore[method-assign]
 
 
 class EveryNSteps(L.Callback):
