@@ -44,6 +44,7 @@ from ganopt.errors import (
 from ganopt.metrics import METRIC_NAMES
 from ganopt.models import parameter_counts
 from ganopt.module import GAN
+from ganopt.optim._common import wrapped
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +122,12 @@ def gradient_evaluations_per_step(cfg: DictConfig, factories: dict[str, Any]) ->
 
 
 def gradient_evaluations(factory: Any) -> int:
-    """Gradients one update of the optimizer a factory builds takes (2 for extragradient)."""
-    target = getattr(factory, "func", factory)
-    if isinstance(getattr(target, "gradient_evaluations", None), int):
-        return target.gradient_evaluations
-    base = getattr(factory, "keywords", {}).get("base")  # Lookahead: its base optimizer's
-    return gradient_evaluations(base) if base is not None else 1
+    """Gradients one update of the optimizer a factory builds takes (2 for extragradient; a
+    wrapper such as Lookahead takes its base optimizer's)."""
+    declared = (
+        getattr(getattr(f, "func", f), "gradient_evaluations", None) for f in wrapped(factory)
+    )
+    return next((n for n in declared if isinstance(n, int)), 1)
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GAN]:

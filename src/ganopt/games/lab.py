@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganopt.games.play import Trajectory, play
 from ganopt.games.plots import distance_png, stability_png, trajectories_png
+from ganopt.optim._common import wrapped
 from ganopt.updates import UpdateScheme
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,9 @@ def methods(cfg: DictConfig) -> list[Method]:
 
 
 def class_name(factory: Any) -> str:
-    name = getattr(factory.func, "__name__", str(factory.func))
-    base = factory.keywords.get("base")
-    return f"{name}({class_name(base)})" if base is not None else name
+    """``Lookahead(Adam)``: the optimizer and the ones it wraps."""
+    names = [getattr(f.func, "__name__", str(f.func)) for f in wrapped(factory)]
+    return "(".join(names) + ")" * (len(names) - 1)
 
 
 def play_method(cfg: DictConfig, method: Method) -> Trajectory:

@@ -12,6 +12,15 @@ from torch import Tensor
 from ganopt.errors import ConfigError
 
 
+def wrapped(factory: Any) -> list[Any]:
+    """An optimizer factory and the base optimizers it wraps (Lookahead's ``base``), outermost
+    first: ``[Lookahead, Adam]``."""
+    chain = [factory]
+    while (base := getattr(chain[-1], "keywords", {}).get("base")) is not None:
+        chain.append(base)
+    return chain
+
+
 def closure_loss(closure: Callable[[], Any] | None) -> Any:
     """The loss a ``step(closure)`` returns, computed with gradients on (torch's convention)."""
     if closure is None:
