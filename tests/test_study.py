@@ -117,10 +117,11 @@ def test_report_has_the_columns_and_plots(smoke: DictConfig) -> None:
     with open_dict(timed):
         timed.study.hand_loop_steps_per_s = 100.0
     found = re.search(
-        r"efficiency (\d+\.\d+) \(at the hand-written loop's 100 steps/s, 2 w",
+        r"efficiency (\d+\.\d+) \(at the hand-written loop's 100 steps/s; (\d\.\d) trials at a",
         budget_line(timed, collect(timed)),
     )
     assert found and 0 < float(found.group(1)) < 10
+    assert 1.0 <= float(found.group(2)) <= 2.0  # the smoke study's 2 workers, measured
     for name in ("expected_best.png", "lr_sensitivity.png"):
         assert (report / name).stat().st_size > 5_000
 

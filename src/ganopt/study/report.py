@@ -165,7 +165,8 @@ def write_report(cfg: DictConfig, out: Path) -> list[Path]:
 
 def budget_line(cfg: DictConfig, results: list[OptimizerResult]) -> str:
     """The study's cost: trials, gradient evaluations, the time some trial was running (the
-    union of their intervals), and its efficiency against the hand-written loop's rate."""
+    union of their intervals), and its efficiency against the hand-written loop's rate, from the
+    trials' own times (not the reporting command's ``workers``)."""
     trials = [t for r in results for t in (*r.search, *r.final)]
     evaluations = sum(t.user_attrs.get("gradient_evaluations", 0) for t in trials)
     spans = [
@@ -173,7 +174,7 @@ def budget_line(cfg: DictConfig, results: list[OptimizerResult]) -> str:
         for t in trials
         if t.datetime_start is not None and t.datetime_complete is not None
     ]
-    busy = busy_seconds(spans)
+    busy, trial_seconds = busy_seconds(spans), sum(end - start for start, end in spans)
     line = (
         f"Budget: {len(trials)} runs, {evaluations:,} gradient evaluations, {busy / 60:.1f} min "
         f"while some trial was running"
@@ -181,10 +182,10 @@ def budget_line(cfg: DictConfig, results: list[OptimizerResult]) -> str:
     rate = cfg.study.get("hand_loop_steps_per_s")
     if rate is None or busy == 0:
         return line + " (efficiency: set study.hand_loop_steps_per_s, see docs/studies.md)."
-    value = efficiency(evaluations, rate, cfg.workers, busy)
+    value = efficiency(evaluations, rate, trial_seconds)
     return line + (
-        f"; efficiency {value:.2f} (at the hand-written loop's {rate:g} steps/s, "
-        f"{cfg.workers} workers)."
+        f"; efficiency {value:.2f} (at the hand-written loop's {rate:g} steps/s; "
+        f"{trial_seconds / busy:.1f} trials at a time on average)."
     )
 
 

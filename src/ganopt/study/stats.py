@@ -54,10 +54,10 @@ def busy_seconds(intervals: Sequence[tuple[float, float]]) -> float:
 
 
 def efficiency(
-    gradient_evaluations: float, hand_loop_steps_per_s: float, workers: int, busy_s: float
+    gradient_evaluations: float, hand_loop_steps_per_s: float, trial_seconds: float
 ) -> float:
-    """(the study's training at the hand loop's speed, spread over ``workers``) / its time.
-    The hand loop takes 2 gradient evaluations (D and G) per generator step, so counting
-    evaluations charges extragradient methods their second gradient, and pruned trials only
-    the steps they ran."""
-    return gradient_evaluations / (2 * hand_loop_steps_per_s) / workers / busy_s
+    """(the study's training at the hand loop's speed) / the time its trials took, summed over
+    the workers that ran them (however many ran at once). The hand loop takes 2 gradient
+    evaluations (D and G) per generator step, so counting evaluations charges extragradient
+    methods their second gradient, and pruned trials only the steps they ran."""
+    return gradient_evaluations / (2 * hand_loop_steps_per_s) / trial_seconds
