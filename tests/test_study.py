@@ -110,8 +110,8 @@ def test_report_has_the_columns_and_plots(smoke: DictConfig) -> None:
         assert float(row["grad evals per run"]) == 2 * 300  # D and G, one gradient each
     text = (report / "table.md").read_text()
     assert "over phase-2 seed pairs" in text
-    # 2 optimizers x (3 search trials + 2 seeds); no hand-loop rate configured: no efficiency
-    assert re.search(r"Budget: 10 runs, [\d,]+ gradient evaluations, [\d.]+ min", text)
+    # 2 optimizers x (3 search trials + 2 seeds + 2 untuned); no hand-loop rate: no efficiency
+    assert re.search(r"Budget: 14 runs, [\d,]+ gradient evaluations, [\d.]+ min", text)
     assert "efficiency: set study.hand_loop_steps_per_s" in text
     timed = smoke.copy()
     with open_dict(timed):

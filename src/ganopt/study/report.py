@@ -37,6 +37,7 @@ class OptimizerResult:
     optimizer: str
     search: list[optuna.trial.FrozenTrial]
     final: list[optuna.trial.FrozenTrial]
+    untuned: list[optuna.trial.FrozenTrial] = field(default_factory=list)  # counted in the budget
     scores: list[float] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +59,7 @@ def collect(cfg: DictConfig) -> list[OptimizerResult]:
             optimizer,
             sorted(held_trials(store, f"{optimizer}/phase1").values(), key=_slot),
             sorted(held_trials(store, f"{optimizer}/phase2").values(), key=_slot),
+            sorted(held_trials(store, f"{optimizer}/untuned").values(), key=_slot),
         )
         for optimizer in cfg.study.optimizers
     ]
@@ -164,10 +166,11 @@ def write_report(cfg: DictConfig, out: Path) -> list[Path]:
 
 
 def budget_line(cfg: DictConfig, results: list[OptimizerResult]) -> str:
-    """The study's cost: trials, gradient evaluations, the time some trial was running (the
-    union of their intervals), and its efficiency against the hand-written loop's rate, from the
-    trials' own times (not the reporting command's ``workers``)."""
-    trials = [t for r in results for t in (*r.search, *r.final)]
+    """The study's cost, every phase counted (the search, the seeds, the untuned runs): trials,
+    gradient evaluations, the time some trial was running (the union of their intervals), and
+    its efficiency against the hand-written loop's rate, from the trials' own times (not the
+    reporting command's ``workers``)."""
+    trials = [t for r in results for t in (*r.search, *r.final, *r.untuned)]
     evaluations = sum(t.user_attrs.get("gradient_evaluations", 0) for t in trials)
     spans = [
         (t.datetime_start.timestamp(), t.datetime_complete.timestamp())
