@@ -118,7 +118,7 @@ def test_games_script_writes_figures_and_tables(tmp_path: Path) -> None:
             "game=dirac",
             "regularizer=[r1]",
             "regularizer.r1.gamma=1",
-            "steps=200",
+            "steps=60",
             "stability.lrs=[0.01,1.0]",
             f"hydra.run.dir={tmp_path}",
         ],
@@ -134,7 +134,7 @@ def test_games_script_writes_figures_and_tables(tmp_path: Path) -> None:
         rows = list(csv.DictReader(file))
     assert len(rows) == 17 and {r["verdict"] for r in rows} <= {"converges", "cycles", "diverges"}
     extragradient = next(r for r in rows if r["method"] == "extragradient")
-    assert int(extragradient["gradient_evaluations"]) == 4 * 200  # two players, two each
+    assert int(extragradient["gradient_evaluations"]) == 4 * 60  # two players, two each
     with (tmp_path / "stability.csv").open() as file:
         assert len(list(csv.DictReader(file))) == 17 * 2
 

@@ -178,6 +178,8 @@ def test_a_killed_study_reruns_only_the_unfinished_slot(tmp_path: Path) -> None:
         "study.optimizers=[adam]",
         "study.trials=2",
         "study.seeds=1",
+        "phases=[1]",
+        "workers=1",  # each phase starts its workers: one process, one phase, is enough here
         base=QUICK,
     )
     study = load_study(cfg, "adam/phase1", storage(cfg.storage))
@@ -208,6 +210,7 @@ def test_untuned_runs_the_presets_and_untimed_runs_are_timed_again(tmp_path: Pat
         "study.optimizers=[adam]",
         "study.seeds=1",
         "phases=[2,untuned]",
+        "workers=1",
         base=QUICK,
     )
     store, settings = storage(cfg.storage), ["optimizer.generator.lr=0.001"]
@@ -242,6 +245,8 @@ def test_a_diverging_optimizer_fails_its_trials_and_the_study_completes(tmp_path
         "study.seeds=1",
         "+study.space.lr_generator={low:10,high:20}",
         "+study.space.lr_discriminator={low:10,high:20}",
+        "phases=[1]",
+        "workers=1",
         base=[*QUICK, "loss=wasserstein"],
     )
     run_study(cfg)
@@ -440,11 +445,12 @@ def test_an_optimizer_added_to_a_finished_study_runs_only_its_own_slots(
     grown = copy.deepcopy(smoke)
     grown.study.optimizers = ["adam", "rmsprop", "adafactor"]
     grown.study.base = [*smoke.study.base, "steps=50"]
+    grown.workers = 1
     with caplog.at_level(logging.INFO):
         run_study(grown)
-    assert "phase 1: 3 of 9 slots to run, 2 workers" in caplog.messages
-    assert "phase 2: 2 of 6 slots to run, 2 workers" in caplog.messages
-    assert "phase untuned: 2 of 6 slots to run, 2 workers" in caplog.messages
+    assert "phase 1: 3 of 9 slots to run, 1 workers" in caplog.messages
+    assert "phase 2: 2 of 6 slots to run, 1 workers" in caplog.messages
+    assert "phase untuned: 2 of 6 slots to run, 1 workers" in caplog.messages
     assert {name: [t.number for t in trials(smoke, name)] for name in before} == before
     assert sorted(holders(load_study(grown, "adafactor/phase2", storage(grown.storage)))) == [1, 2]
 
