@@ -562,8 +562,9 @@ def run_study(cfg: DictConfig) -> None:
     """The phases in ``cfg.phases`` (1, 2, untuned; [] only reports), ``cfg.workers``
     processes at a time; resumes from the storage."""
     quiet()
+    extra = [o for o in searchpath_override(app_searchpath()) if o not in cfg.study.base]
     with open_dict(cfg):  # trials compose on the app's search path, as train.py's would
-        cfg.study.base = [*cfg.study.base, *searchpath_override(app_searchpath())]
+        cfg.study.base = [*cfg.study.base, *extra]
     check_study(cfg)
     if 1 in cfg.phases:
         check_space(cfg)  # before anything is written
