@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
 
 from ganopt.errors import RunStopped
+from ganopt.study import workers as workers_module
 from ganopt.study.workers import Workers
 
 
@@ -45,3 +47,18 @@ def test_a_stop_signal_starts_no_new_task_and_is_handed_on() -> None:
 def test_a_worker_that_dies_stops_the_study_with_a_message() -> None:
     with pytest.raises(RunStopped, match=r"a worker process died .* rerun"):
         list(Workers(2).map(die, [1, 2, 3]))
+
+
+def test_a_stop_while_the_workers_start_up_ends_the_study_cleanly(monkeypatch) -> None:
+    """A worker still importing (seconds) would die of the passed-on SIGTERM: it is not sent
+    one, and once started it takes no task, so the study stops instead of failing."""
+    monkeypatch.setattr(workers_module, "RESEND_S", 0.05)  # the stop is passed on at once
+    received: list[int] = []
+    outer = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
+    try:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()  # workers starting
+        workers = Workers(2)
+        assert list(workers.map(signal_the_study, [5, 6, 7])) == []
+        assert workers.signum == signal.SIGUSR1
+    finally:
+        signal.signal(signal.SIGUSR1, outer)

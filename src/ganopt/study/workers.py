@@ -5,7 +5,9 @@ The study's main process decides when to stop. A stop signal reaching it (Ctrl-C
 stops it as ``train.py`` stops a run (after the step, saved, recorded as interrupted: its slot
 runs again), and no worker starts another trial. Between trials the workers ignore stop signals
 themselves (Ctrl-C reaches every process of the terminal's group), and a signal that arrives
-while a trial is still being set up is sent again until every worker is done.
+while a trial is still being set up is sent again until every worker is done. Only workers that
+have started are signalled: one still starting up (seconds of imports) would be killed by the
+signal, and it starts no trial once the study is stopping anyway.
 """
 
 from __future__ import annotations
@@ -46,7 +48,13 @@ class Workers:
         """``work(task)`` for each task, results in the order they finish; after a stop signal,
         the results of the trials that were running, and then nothing more."""
         context = multiprocessing.get_context("spawn")
-        stopping = context.Event()
+        stopping, started = context.Event(), context.SimpleQueue()
+        ready: set[int] = set()
+
+        def signal_workers() -> None:
+            while not started.empty():
+                ready.add(started.get())
+            _signal_workers(ready)
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
             if self.signum is None:
@@ -60,14 +68,17 @@ class Workers:
 
         self._outer = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
         executor = ProcessPoolExecutor(
-            self.processes, mp_context=context, initializer=_start_worker, initargs=(stopping,)
+            self.processes,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(stopping, started),
         )
         pending: set[Future[Any]] = {executor.submit(_unless_stopping, work, t) for t in tasks}
         try:
             while pending:
                 done, pending = wait(pending, timeout=RESEND_S, return_when=FIRST_COMPLETED)
                 if stopping.is_set():
-                    _signal_workers()
+                    signal_workers()
                 for future in done:
                     if (result := future.result()) is not None:
                         yield result
@@ -85,7 +96,7 @@ class Workers:
             for future in pending:
                 future.cancel()  # not started yet
             while stopping.is_set() and not all(f.done() for f in pending):
-                _signal_workers()
+                signal_workers()
                 wait(pending, timeout=RESEND_S)
             executor.shutdown(wait=True, cancel_futures=True)
             for signum, handler in self._outer.items():
@@ -98,17 +109,19 @@ class Workers:
             hand_over(self.signum, self._outer.get(self.signum))
 
 
-def _signal_workers() -> None:
+def _signal_workers(ready: set[int]) -> None:
     for child in multiprocessing.active_children():
-        with contextlib.suppress(ProcessLookupError):  # it may have just exited
-            os.kill(child.pid, signal.SIGTERM)  # type: ignore[arg-type]  # started: has a pid
+        if child.pid in ready:
+            with contextlib.suppress(ProcessLookupError):  # it may have just exited
+                os.kill(child.pid, signal.SIGTERM)  # in ready: started, has a pid
 
 
-def _start_worker(stopping: Event) -> None:
+def _start_worker(stopping: Event, started: Any) -> None:
     global _stopping
     _stopping = stopping
     for signum in STOP_SIGNALS:  # train() handles them during a trial, and restores these
         signal.signal(signum, signal.SIG_IGN)
+    started.put(os.getpid())  # from now on a stop signal is safe to send
 
 
 def _unless_stopping(work: Callable[[Task], Result], task: Task) -> Result | None:
