@@ -25,10 +25,15 @@ def main(cfg: DictConfig) -> None:
         from ganopt.app.settings import check
 
         check(cfg, LEADERBOARD)
-        from ganopt.study.leaderboard_report import workload_studies, write_leaderboard
+        from ganopt.study.leaderboard_report import (
+            scored_workloads,
+            workload_studies,
+            write_leaderboard,
+        )
 
         out = Path(cfg.out_dir)
-        for path in write_leaderboard(workload_studies(list(cfg.workloads), out), out):
+        studies = workload_studies(list(cfg.workloads), out)
+        for path in write_leaderboard(studies, out, scored_workloads(cfg)):
             log.info("wrote %s", path)
 
 

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, open_dict
 from ganopt.app.compose import compose_config
 from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import benchmark_score, profile, ratios
-from ganopt.study.leaderboard_report import workload_studies, write_leaderboard
+from ganopt.study.leaderboard_report import scored_workloads, workload_studies, write_leaderboard
 from ganopt.study.runner import storage
 
 INF = math.inf
@@ -87,10 +87,9 @@ def workload_config(tmp: Path, name: str, journal: Path) -> DictConfig:
     return cfg
 
 
-def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> None:
-    """ring: a reaches at 100 on 2 of 3 seeds (median 100), b at 300, c diverges; grid: b at 50,
-    a misses on every seed, c never ran. B over 2 workloads: b (3, 1): (1 + 3)/6; a (1, ∞):
-    3/6; c: missing on grid, no score. An old untimed run counts only as untimed."""
+def two_workloads(tmp_path: Path) -> list[DictConfig]:
+    """ring: adam reaches at 100 on 2 of 3 seeds (median 100), rmsprop at 300, sgd diverges;
+    grid: rmsprop at 50, adam misses on every seed, sgd never ran. An old untimed run of sgd."""
     journals = {"ring": tmp_path / "ring.journal", "grid": tmp_path / "grid.journal"}
     ring, grid = (storage(journals[w]) for w in ("ring", "grid"))
     make = functools.partial(optuna.create_study, direction="maximize")
@@ -113,6 +112,13 @@ def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> 
     for study in studies:
         with open_dict(study):
             study.study.optimizers = ["adam", "rmsprop", "sgd"]
+    return studies
+
+
+def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> None:
+    """B over 2 workloads: rmsprop (3, 1): (1 + 3)/6; adam (1, ∞): 3/6; sgd: missing on grid,
+    no score. An old untimed run counts only as untimed."""
+    studies = two_workloads(tmp_path)
     paths = write_leaderboard(studies, tmp_path / "board")
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "| rmsprop | 0.667 | 3.00 | 1.00 |" in text
@@ -126,6 +132,37 @@ def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> 
     rerun = write_leaderboard(studies, tmp_path / "board")
     assert {p.name: p.read_bytes() for p in rerun} == before  # byte-identical
     assert not (tmp_path / "board" / "profile_untuned.png").exists()
+
+
+def test_a_budget_cut_is_counted_as_configured_and_stated(tmp_path: Path) -> None:
+    """Seeds cut to 2 (adam's unreached seed 3 no longer counts), rmsprop untuned only on ring
+    (its phase-2 run leaves the tuned table), and grid shown but not scored: B over ring alone,
+    adam 1.0 and sgd (a miss) 0."""
+    ring, grid = two_workloads(tmp_path)
+    with open_dict(ring):
+        ring.study.seeds = 2
+        ring.study.untuned_only = ["rmsprop"]
+    write_leaderboard([ring, grid], tmp_path / "board", scored=["ring"])
+    text = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "## Tuned: score over 1 of 1 workloads" in text
+    assert "Not in the score (its column is shown): grid." in text
+    assert "| adam | 1.000 | 1.00 | miss |" in text
+    assert "| sgd | 0.000 | miss | — |" in text
+    assert "| rmsprop | — | — | 1.00 |" in text  # grid only: no score
+    assert "| tuned | adam | 2 | 2 | 90 [80, 100] |" in text
+    assert "| tuned | rmsprop |" not in text.split("## grid")[0]
+
+
+def test_scored_workloads_must_be_shown_ones(tmp_path: Path) -> None:
+    cfg = compose_config(["scored=[ring,mnist]"], tmp_path, name="leaderboard")
+    with pytest.raises(ConfigError, match=r"scored names mnist, which workloads does not list"):
+        scored_workloads(cfg)
+    assert scored_workloads(compose_config(["scored=null"], tmp_path, name="leaderboard")) == [
+        "ring",
+        "grid",
+        "digits",
+        "stacked_digits",
+    ]
 
 
 def test_the_committed_leaderboard_regenerates_byte_identically(tmp_path: Path) -> None:

@@ -274,6 +274,7 @@ STUDY: Table = {
     "study.objective.*": number(meaning="a metric's weight"),
     "study.target": mapping("the workload's target {metric: '>= x'}"),
     "study.target.*": text("a rule, '>= <number>' or '<= <number>'"),
+    "study.untuned_only": listing(text(), meaning="optimizers left out of phases 1 and 2"),
     "study.trials": whole(1, meaning="phase-1 trials per optimizer"),
     "study.seeds": whole(1, meaning="phase-2 and untuned seeds per optimizer"),
     "study.sampler": text("tpe: Optuna's TPE; qmc: quasi-random, scrambled Sobol", ("tpe", "qmc")),
@@ -349,6 +350,7 @@ EVAL: Table = {
 LEADERBOARD: Table = {
     **COMMON,
     "workloads": listing(text(), meaning="study configs (conf/study)"),
+    "scored": listing(text(), meaning="the workloads score B counts", optional=True),
     "out_dir": text("where the leaderboard goes"),
 }
 

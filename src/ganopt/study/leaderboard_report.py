@@ -26,7 +26,7 @@ from ganopt.app.cli import nearest
 from ganopt.app.compose import app_searchpath, compose_config, group_options, searchpath_override
 from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import R_MAX, benchmark_score, profile, ratios
-from ganopt.study.runner import held_trials, storage, study_name, untimed
+from ganopt.study.runner import optimizers, results, storage, untimed
 
 State = optuna.trial.TrialState
 RULESETS: dict[str, int | str] = {"tuned": 2, "untuned": "untuned"}  # ruleset -> its phase
@@ -68,12 +68,11 @@ def collect(study: DictConfig) -> Workload:
     if "://" not in str(study.storage) and not Path(study.storage).exists():
         return workload
     store = storage(study.storage)
-    names = set(optuna.get_all_study_names(store))
     for ruleset, phase in RULESETS.items():
-        for optimizer in study.study.optimizers:
-            if (name := study_name(optimizer, phase)) in names:
+        for optimizer in optimizers(study.study, phase):
+            if trials := results(store, study.study, optimizer, phase):
                 entry = Entry()
-                for trial in held_trials(store, name).values():
+                for trial in trials:
                     add(entry, trial)
                 workload.entries[ruleset][optimizer] = entry
     return workload
@@ -105,17 +104,21 @@ def median_ci(values: list[float], resamples: int = 10_000, seed: int = 0) -> tu
 
 
 def standings(
-    workloads: list[Workload], ruleset: str
-) -> tuple[dict[str, dict[str, float]], dict[str, float | None], int]:
-    """Ratios (optimizer -> workload -> r), the score B per optimizer (None where a workload is
-    missing) and the number of workloads with results under this ruleset."""
+    workloads: list[Workload], ruleset: str, scored: list[str]
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, float | None], int]:
+    """Ratios (optimizer -> workload -> r) on every workload, the same on the scored workloads
+    only, the score B per optimizer over those (None where one is missing) and the number of
+    scored workloads with results under this ruleset."""
     times: dict[str, dict[str, float]] = {}
     for w in workloads:
         for optimizer, time in w.timed(ruleset).items():
             times.setdefault(optimizer, {})[w.name] = time
-    counted = sum(bool(w.timed(ruleset)) for w in workloads)
+    counted = sum(bool(w.timed(ruleset)) for w in workloads if w.name in scored)
     r = ratios(times)
-    return r, {o: benchmark_score(by_w, counted) for o, by_w in r.items()}, counted
+    in_score = {o: {w: v for w, v in by_w.items() if w in scored} for o, by_w in r.items()}
+    score = {o: benchmark_score(by_w, counted) for o, by_w in in_score.items()}
+    in_score = {o: by_w for o, by_w in in_score.items() if by_w}  # none scored: no profile
+    return r, in_score, score, counted
 
 
 def _ratio(value: float | None) -> str:
@@ -147,10 +150,28 @@ def workload_studies(names: list[str], out: Path) -> list[DictConfig]:
     return [compose_config([f"study={name}", *extra], out, name="study") for name in names]
 
 
-def write_leaderboard(studies: list[DictConfig], out: Path) -> list[Path]:
+def scored_workloads(cfg: DictConfig) -> list[str]:
+    """``scored``: the workloads score B counts, some of ``workloads`` (all when null)."""
+    if cfg.scored is None:
+        return list(cfg.workloads)
+    if stray := [name for name in cfg.scored if name not in cfg.workloads]:
+        raise ConfigError(
+            f"scored names {', '.join(stray)}, which workloads does not list "
+            f"({', '.join(cfg.workloads)}): score B counts some of the workloads shown."
+        )
+    return list(cfg.scored)
+
+
+def write_leaderboard(
+    studies: list[DictConfig], out: Path, scored: list[str] | None = None
+) -> list[Path]:
+    """The leaderboard of ``studies``; score B and the profile count the ``scored`` workloads
+    (all of them when None), the tables and the heat map show every one."""
     out.mkdir(parents=True, exist_ok=True)
     workloads = [collect(study) for study in studies]
     names = [w.name for w in workloads]
+    scored = names if scored is None else scored
+    unscored = [name for name in names if name not in scored]
     lines = [
         "# The ganopt benchmark: time to target across workloads",
         "",
@@ -165,11 +186,16 @@ def write_leaderboard(studies: list[DictConfig], out: Path) -> list[Path]:
     ]
     files, rows = [], []
     for ruleset in RULESETS:
-        r, score, counted = standings(workloads, ruleset)
+        r, in_score, score, counted = standings(workloads, ruleset, scored)
         lines += [
             "",
-            f"## {ruleset.capitalize()}: score over {counted} of {len(workloads)} workloads",
+            f"## {ruleset.capitalize()}: score over {counted} of {len(scored)} workloads",
             "",
+            *(
+                [f"Not in the score (its column is shown): {', '.join(unscored)}.", ""]
+                if unscored
+                else []
+            ),
             "| optimizer | B | " + " | ".join(names) + " |",
             "| --- | --- | " + " | ".join("---" for _ in names) + " |",
         ]
@@ -179,11 +205,12 @@ def write_leaderboard(studies: list[DictConfig], out: Path) -> list[Path]:
             lines.append(
                 f"| {optimizer} | {'—' if b is None else f'{b:.3f}'} | " + " | ".join(cells) + " |"
             )
+        if in_score:
+            files.append(plot_profile(in_score, counted, out / f"profile_{ruleset}.png", ruleset))
         if r:
-            files += [
-                plot_profile(r, counted, out / f"profile_{ruleset}.png", ruleset),
-                plot_heatmap(r, ranked(score), names, out / f"heatmap_{ruleset}.png", ruleset),
-            ]
+            files.append(
+                plot_heatmap(r, ranked(score), names, out / f"heatmap_{ruleset}.png", ruleset)
+            )
     for w in workloads:
         lines += [
             "",

@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 from omegaconf import DictConfig
 
-from ganopt.study.runner import held_trials, storage, trial_score
+from ganopt.study.runner import PHASES, optimizers, results, storage, trial_score
 from ganopt.study.stats import (
     bootstrap_ci,
     busy_seconds,
@@ -55,18 +55,9 @@ class OptimizerResult:
 def collect(cfg: DictConfig) -> list[OptimizerResult]:
     store = storage(cfg.storage)
     return [
-        OptimizerResult(
-            optimizer,
-            sorted(held_trials(store, f"{optimizer}/phase1").values(), key=_slot),
-            sorted(held_trials(store, f"{optimizer}/phase2").values(), key=_slot),
-            sorted(held_trials(store, f"{optimizer}/untuned").values(), key=_slot),
-        )
+        OptimizerResult(optimizer, *(results(store, cfg.study, optimizer, p) for p in PHASES))
         for optimizer in cfg.study.optimizers
     ]
-
-
-def _slot(trial: optuna.trial.FrozenTrial) -> int:
-    return trial.user_attrs["slot"]
 
 
 def _mean(values: list[float]) -> float:
@@ -86,6 +77,7 @@ def rows(cfg: DictConfig, results: list[OptimizerResult]) -> list[dict[str, Any]
     )
     out = []
     for r in results:
+        untuned_or_none = "-" if r.optimizer in optimizers(cfg.study, 1) else "untuned only"
         low, high = bootstrap_ci(r.scores) if r.scores else (math.nan, math.nan)
         finals = finished[r.optimizer]
         metrics = {
@@ -101,7 +93,9 @@ def rows(cfg: DictConfig, results: list[OptimizerResult]) -> list[dict[str, Any]
         out.append(
             {
                 "optimizer": r.optimizer,
-                "best configuration": " ".join(r.best.user_attrs["settings"]) if r.best else "-",
+                "best configuration": (
+                    " ".join(r.best.user_attrs["settings"]) if r.best else untuned_or_none
+                ),
                 "phase-2 seeds": len(r.scores),
                 "score mean": _mean(r.scores),
                 "score median": float(np.median(r.scores)) if r.scores else math.nan,
@@ -145,7 +139,8 @@ def write_report(cfg: DictConfig, out: Path) -> list[Path]:
         f"# Study `{cfg.study.name}`: score = {objective} (higher is better)",
         "",
         f"Phase 1: {cfg.study.trials} trials per optimizer (seed 0); phase 2: the best "
-        f"configuration on seeds 1..{cfg.study.seeds}; ranked by the phase-2 mean.",
+        f"configuration on seeds 1..{cfg.study.seeds}; ranked by the phase-2 mean."
+        + untuned_only_note(cfg.study),
         "",
         "| " + " | ".join(table[0]) + " |",
         "| " + " | ".join("---" for _ in table[0]) + " |",
@@ -162,7 +157,15 @@ def write_report(cfg: DictConfig, out: Path) -> list[Path]:
         )
     lines.append(budget_line(cfg, results))
     (out / "table.md").write_text("\n".join(lines) + "\n")
-    return [out / "table.md", out / "table.csv", *write_plots(results, out)]
+    tuned = [r for r in results if r.optimizer in optimizers(cfg.study, 1)]
+    return [out / "table.md", out / "table.csv", *write_plots(tuned, out)]
+
+
+def untuned_only_note(study: DictConfig) -> str:
+    """The budget cut, stated where the results are: which optimizers have no search here."""
+    if cut := list(study.get("untuned_only") or []):
+        return f" Run untuned only (a budget cut, no search or phase 2): {', '.join(cut)}."
+    return ""
 
 
 def budget_line(cfg: DictConfig, results: list[OptimizerResult]) -> str:

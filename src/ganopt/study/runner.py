@@ -148,6 +148,31 @@ def held_trials(
         return {}
 
 
+def results(
+    store: optuna.storages.BaseStorage, study: DictConfig, optimizer: str, phase: int | str
+) -> list[optuna.trial.FrozenTrial]:
+    """An optimizer's held trials of one phase within the slots the study config runs now (a
+    study cut from 5 seeds to 3 reports seeds 1..3), by slot; none where it does not run that
+    phase (an ``untuned_only`` optimizer has no search)."""
+    if optimizer not in optimizers(study, phase):
+        return []
+    held = held_trials(store, study_name(optimizer, phase))
+    return [held[i] for i in slot_indices(study, phase) if i in held]
+
+
+def optimizers(study: DictConfig, phase: int | str) -> list[str]:
+    """The optimizers a phase runs: all of them untuned; the tuned ruleset (phases 1 and 2)
+    leaves out those the study runs untuned only (a budget cut its config states)."""
+    if phase == "untuned":
+        return list(study.optimizers)
+    return [o for o in study.optimizers if o not in (study.get("untuned_only") or [])]
+
+
+def slot_indices(study: DictConfig, phase: int | str) -> range:
+    """Phase 1: trial indices 0..trials-1; phases 2 and untuned: seeds 1..seeds."""
+    return range(study.trials) if phase == 1 else range(1, study.seeds + 1)
+
+
 def untimed(trial: optuna.trial.FrozenTrial) -> bool:
     """A finished run from before 2026-12-06, whose metrics lack the time to target: its final
     quality stands, but the leaderboard needs its time, so phase 2 runs its slot again."""
@@ -326,6 +351,12 @@ def check_study(cfg: DictConfig) -> None:
             "search), 2 (its best on fresh seeds) and untuned (the presets on those seeds), or "
             "[] to only write the report."
         )
+    if stray := [o for o in cfg.study.get("untuned_only") or [] if o not in cfg.study.optimizers]:
+        raise ConfigError(
+            f"study.untuned_only names {', '.join(stray)}, which study.optimizers does not list "
+            f"({', '.join(cfg.study.optimizers)}): it only takes some of them out of the tuned "
+            "ruleset."
+        )
     check_target(cfg.study.target or {}, "study.target")
     if cfg.phases:  # each optimizer's runs compose and pass train.py's checks
         for name in cfg.study.optimizers:
@@ -498,16 +529,10 @@ def unheld(cfg: DictConfig, todo: list[Slot]) -> list[Slot]:
 
 def slots(cfg: DictConfig, phase: int | str) -> list[Slot]:
     """Round-robin over optimizers, so all of them advance together."""
-    if phase == 1:
-        return [
-            Slot(1, optimizer, i)
-            for i in range(cfg.study.trials)
-            for optimizer in cfg.study.optimizers
-        ]
     return [
-        Slot(phase, optimizer, seed)
-        for seed in range(1, cfg.study.seeds + 1)
-        for optimizer in cfg.study.optimizers
+        Slot(phase, optimizer, index)
+        for index in slot_indices(cfg.study, phase)
+        for optimizer in optimizers(cfg.study, phase)
     ]
 
 
