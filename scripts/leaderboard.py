@@ -33,7 +33,7 @@ def main(cfg: DictConfig) -> None:
 
         out = Path(cfg.out_dir)
         studies = workload_studies(list(cfg.workloads), out)
-        for path in write_leaderboard(studies, out, scored_workloads(cfg)):
+        for path in write_leaderboard(studies, out, scored_workloads(cfg), list(cfg.references)):
             log.info("wrote %s", path)
 
 

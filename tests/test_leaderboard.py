@@ -17,8 +17,11 @@ from omegaconf import DictConfig, open_dict
 from ganopt.app.compose import compose_config
 from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import benchmark_score, profile, ratios
+from ganopt.study.leaderboard_compare import difference, speedup
+from ganopt.study.leaderboard_data import Entry
 from ganopt.study.leaderboard_report import scored_workloads, workload_studies, write_leaderboard
 from ganopt.study.runner import storage
+from ganopt.study.stats import median_difference_ci
 
 INF = math.inf
 TIMES = {  # optimizer -> workload -> time to target (inf: missed)
@@ -61,6 +64,19 @@ def test_a_workload_nobody_solved_and_a_missing_optimizer() -> None:
     assert r["a"]["ring"] == INF and r["b"]["ring"] == INF
     assert benchmark_score(r["a"], 2) == pytest.approx(0.5)
     assert benchmark_score(r["b"], 2) is None  # did not run grid: missing, not a zero
+
+
+def test_differences_carry_intervals_and_say_when_they_are_noise() -> None:
+    """Medians of [1, 2, 3] and [0, 0, 0]: +2, resampled medians from 1 to 3; against
+    [2, 2, 2] the interval holds 0."""
+    assert median_difference_ci([1, 2, 3], [0, 0, 0]) == (2.0, 1.0, 3.0)
+    assert difference(Entry(scores=[1, 2, 3]), Entry(scores=[0, 0, 0])) == "+2 [+1, +3]"
+    assert difference(Entry(scores=[1, 2, 3]), Entry(scores=[2, 2, 2])) == "+0 [-1, +1] ≈"
+    assert difference(Entry(scores=[1.0]), None) == "—"
+    slow, fast = Entry(evaluations=[4000.0] * 3), Entry(evaluations=[2000.0, 2000.0, INF])
+    assert speedup(slow, fast) == "2.00"
+    assert speedup(fast, Entry(evaluations=[INF])) == "miss (tuned)"
+    assert speedup(Entry(evaluations=[INF]), fast) == "miss (untuned)"
 
 
 # ---- the report from journals ------------------------------------------------------------------
@@ -119,7 +135,7 @@ def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> 
     """B over 2 workloads: rmsprop (3, 1): (1 + 3)/6; adam (1, ∞): 3/6; sgd: missing on grid,
     no score. An old untimed run counts only as untimed."""
     studies = two_workloads(tmp_path)
-    paths = write_leaderboard(studies, tmp_path / "board")
+    paths = write_leaderboard(studies, tmp_path / "board", references=["adam"])
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "| rmsprop | 0.667 | 3.00 | 1.00 |" in text
     assert "| adam | 0.500 | 1.00 | miss |" in text
@@ -127,9 +143,13 @@ def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> 
     assert "| tuned | adam | 3 | 2 | 100 [80, ∞] |" in text
     assert "| tuned | sgd | 1 | 0 | ∞ [∞, ∞] |" in text
     assert "Untuned: score over 0 of 2 workloads" in text
+    assert "| tuned | adam | 3 | 2 | 100 [80, ∞] | 1 | 7.5 [7.5, 7.5] | 3 |" in text
+    assert "| tuned | sgd | 1 | 0 | ∞ [∞, ∞] | ∞ | — | 1 diverged |" in text
+    assert "| tuned | ring | rmsprop | -0.5 [-0.5, -0.5] |" in text  # against adam
+    assert "| tuned | grid | rmsprop | +4 [+4, +4] |" in text
     assert {p.name for p in paths} >= {"profile_tuned.png", "heatmap_tuned.png"}
     before = {p.name: p.read_bytes() for p in paths}
-    rerun = write_leaderboard(studies, tmp_path / "board")
+    rerun = write_leaderboard(studies, tmp_path / "board", references=["adam"])
     assert {p.name: p.read_bytes() for p in rerun} == before  # byte-identical
     assert not (tmp_path / "board" / "profile_untuned.png").exists()
 

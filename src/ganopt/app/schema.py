@@ -351,6 +351,7 @@ LEADERBOARD: Table = {
     **COMMON,
     "workloads": listing(text(), meaning="study configs (conf/study)"),
     "scored": listing(text(), meaning="the workloads score B counts", optional=True),
+    "references": listing(text(), meaning="optimizers every other is compared against"),
     "out_dir": text("where the leaderboard goes"),
 }
 

@@ -15,92 +15,20 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import optuna
 from omegaconf import DictConfig
 
 from ganopt.app.cli import nearest
 from ganopt.app.compose import app_searchpath, compose_config, group_options, searchpath_override
 from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import R_MAX, benchmark_score, profile, ratios
-from ganopt.study.runner import optimizers, results, storage, untimed
+from ganopt.study.leaderboard_compare import reference_lines, tuning_lines
+from ganopt.study.leaderboard_data import RULESETS, Entry, Workload, collect
+from ganopt.study.stats import median_ci
 
-State = optuna.trial.TrialState
-RULESETS: dict[str, int | str] = {"tuned": 2, "untuned": "untuned"}  # ruleset -> its phase
 TAUS = np.exp(np.linspace(0.0, math.log(R_MAX), 200))
-
-
-@dataclass
-class Entry:
-    """One optimizer on one workload under one ruleset: one value per seed."""
-
-    evaluations: list[float] = field(default_factory=list)  # to target; inf: missed or diverged
-    wall_s: list[float] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)  # the objective, seeds that finished
-    untimed: int = 0  # finished before time to target was recorded
-
-    @property
-    def time(self) -> float:
-        return float(np.median(self.evaluations))
-
-    @property
-    def reached(self) -> int:
-        return sum(math.isfinite(e) for e in self.evaluations)
-
-
-@dataclass
-class Workload:
-    name: str
-    target: str
-    entries: dict[str, dict[str, Entry]]  # ruleset -> optimizer -> entry
-
-    def timed(self, ruleset: str) -> dict[str, float]:
-        return {o: e.time for o, e in self.entries[ruleset].items() if e.evaluations}
-
-
-def collect(study: DictConfig) -> Workload:
-    """A workload's results from its study's storage, read only: no study is created there."""
-    target = ", ".join(f"{metric} {rule}" for metric, rule in study.study.target.items())
-    workload = Workload(study.study.name, target, {ruleset: {} for ruleset in RULESETS})
-    if "://" not in str(study.storage) and not Path(study.storage).exists():
-        return workload
-    store = storage(study.storage)
-    for ruleset, phase in RULESETS.items():
-        for optimizer in optimizers(study.study, phase):
-            if trials := results(store, study.study, optimizer, phase):
-                entry = Entry()
-                for trial in trials:
-                    add(entry, trial)
-                workload.entries[ruleset][optimizer] = entry
-    return workload
-
-
-def add(entry: Entry, trial: optuna.trial.FrozenTrial) -> None:
-    """One seed: its time to target, or inf when it diverged or never met the target."""
-    if trial.state == State.COMPLETE and untimed(trial):
-        entry.untimed += 1
-    elif trial.state == State.COMPLETE:
-        assert trial.value is not None
-        metrics = trial.user_attrs["metrics"]
-        entry.scores.append(trial.value)
-        reached = metrics["target_gradient_evaluations"] is not None
-        entry.evaluations.append(metrics["target_gradient_evaluations"] if reached else math.inf)
-        entry.wall_s.append(metrics["target_wall_time_s"] if reached else math.inf)
-    elif trial.state == State.FAIL:  # diverged: a result, never on target
-        entry.evaluations.append(math.inf)
-        entry.wall_s.append(math.inf)
-
-
-def median_ci(values: list[float], resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """A percentile-bootstrap 95 % interval of the median over seeds (inf-safe: resampled
-    medians are sorted and picked, never interpolated)."""
-    data = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    medians = np.sort(np.median(data[rng.integers(0, len(data), (resamples, len(data)))], axis=1))
-    return float(medians[int(0.025 * resamples)]), float(medians[int(0.975 * resamples) - 1])
 
 
 def standings(
@@ -163,10 +91,14 @@ def scored_workloads(cfg: DictConfig) -> list[str]:
 
 
 def write_leaderboard(
-    studies: list[DictConfig], out: Path, scored: list[str] | None = None
+    studies: list[DictConfig],
+    out: Path,
+    scored: list[str] | None = None,
+    references: list[str] | None = None,
 ) -> list[Path]:
     """The leaderboard of ``studies``; score B and the profile count the ``scored`` workloads
-    (all of them when None), the tables and the heat map show every one."""
+    (all of them when None), the tables and the heat map show every one; then what tuning buys
+    and every optimizer against the ``references``."""
     out.mkdir(parents=True, exist_ok=True)
     workloads = [collect(study) for study in studies]
     names = [w.name for w in workloads]
@@ -217,8 +149,8 @@ def write_leaderboard(
             f"## {w.name} (target {w.target})",
             "",
             "| ruleset | optimizer | seeds | reached | grad evals to target, median [95% CI] "
-            "| wall s to target, median | final score, median |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| wall s to target, median | final score, median [95% CI] | seeds off target |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for ruleset in RULESETS:
             by_time = sorted(w.entries[ruleset].items(), key=lambda kv: (_time(kv[1]), kv[0]))
@@ -226,6 +158,9 @@ def write_leaderboard(
                 row = entry_row(ruleset, w.name, optimizer, e)
                 rows.append(row)
                 lines.append("| " + " | ".join(str(row[k]) for k in TABLE) + " |")
+    lines += tuning_lines(workloads)
+    if references:
+        lines += reference_lines(workloads, references)
     (out / "leaderboard.md").write_text("\n".join(lines) + "\n")
     with (out / "leaderboard.csv").open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=["workload", *TABLE])
@@ -234,7 +169,16 @@ def write_leaderboard(
     return [out / "leaderboard.md", out / "leaderboard.csv", *files]
 
 
-TABLE = ["ruleset", "optimizer", "seeds", "reached", "grad evals", "wall s", "final score"]
+TABLE = [
+    "ruleset",
+    "optimizer",
+    "seeds",
+    "reached",
+    "grad evals",
+    "wall s",
+    "final score",
+    "seeds off target",
+]
 
 
 def _time(entry: Entry) -> float:
@@ -256,6 +200,7 @@ def entry_row(ruleset: str, workload: str, optimizer: str, e: Entry) -> dict[str
             ),
             "wall s": "—",
             "final score": "—",
+            "seeds off target": "—",
         }
     low, high = median_ci(e.evaluations)
     return {
@@ -266,8 +211,14 @@ def entry_row(ruleset: str, workload: str, optimizer: str, e: Entry) -> dict[str
         "reached": str(e.reached),
         "grad evals": f"{_number(e.time)} [{_number(low)}, {_number(high)}]",
         "wall s": _number(float(np.median(e.wall_s))),
-        "final score": f"{np.median(e.scores):.4g}" if e.scores else "—",
+        "final score": _median_with_ci(e.scores) if e.scores else "—",
+        "seeds off target": ", ".join(e.missed) or "none",
     }
+
+
+def _median_with_ci(values: list[float]) -> str:
+    low, high = median_ci(values)
+    return f"{np.median(values):.4g} [{low:.4g}, {high:.4g}]"
 
 
 def plot_profile(r: dict[str, dict[str, float]], counted: int, path: Path, ruleset: str) -> Path:

@@ -4,6 +4,8 @@
   observed trials without resampling (Dodge et al. 2019, "Show Your Work"): with the scores
   sorted v₁ ≤ … ≤ vₙ, E[max of k] = Σᵢ vᵢ·((i/n)ᵏ − ((i−1)/n)ᵏ).
 - ``bootstrap_ci``: a percentile bootstrap confidence interval of the mean over seeds.
+- ``median_ci`` and ``median_difference_ci``: the same for a median over seeds and for the
+  difference of two optimizers' (or rulesets') medians: an interval holding 0 is within noise.
 - ``probability_of_improvement``: P(a > b) over all pairs of seed scores, ties counting ½
   (as in rliable).
 - ``busy_seconds`` and ``efficiency``: how well a study kept its workers busy with training
@@ -35,6 +37,30 @@ def bootstrap_ci(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def median_ci(
+    values: Sequence[float], resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile-bootstrap 95 % interval of the median over seeds (inf-safe: resampled
+    medians are sorted and picked, never interpolated)."""
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians = np.sort(np.median(data[rng.integers(0, len(data), (resamples, len(data)))], axis=1))
+    return float(medians[int(0.025 * resamples)]), float(medians[int(0.975 * resamples) - 1])
+
+
+def median_difference_ci(
+    a: Sequence[float], b: Sequence[float], resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """median(a) − median(b) and its percentile-bootstrap 95 % interval, each side's seeds
+    resampled on their own (two optimizers' runs share seeds, not outcomes)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians_x = np.median(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1)
+    medians_y = np.median(y[rng.integers(0, len(y), (resamples, len(y)))], axis=1)
+    low, high = np.percentile(medians_x - medians_y, [2.5, 97.5])
+    return float(np.median(x) - np.median(y)), float(low), float(high)
 
 
 def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:
