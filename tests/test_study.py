@@ -421,6 +421,7 @@ def test_a_space_change_no_optimizer_searches_is_named(tmp_path: Path) -> None:
     assert not Path(cfg.storage).exists()
 
 
+@pytest.mark.filterwarnings("error::optuna.exceptions.ExperimentalWarning")  # chosen: silent
 def test_quasi_random_search_is_a_setting_and_tpe_stays_the_default(tmp_path: Path) -> None:
     tpe = study_config(tmp_path, "study=smoke")
     assert isinstance(

@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +96,9 @@ def load_study(
     seed = 1000 * sorted(cfg.study.optimizers).index(optimizer)
     sampler: optuna.samplers.BaseSampler
     if cfg.study.get("sampler", "tpe") == "qmc":  # one scrambled sequence per optimizer
-        sampler = optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
+        with warnings.catch_warnings():  # experimental in Optuna, and chosen on purpose here
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
     else:
         sampler = optuna.samplers.TPESampler(
             seed=seed + slot, n_startup_trials=cfg.study.startup_trials
