@@ -30,10 +30,11 @@ def speedup(slow: Entry | None, fast: Entry | None) -> str:
     median seed missed."""
     if slow is None or fast is None or not slow.evaluations or not fast.evaluations:
         return "—"
-    ratio = slow.time / fast.time if math.isfinite(slow.time) else math.inf
     if not math.isfinite(fast.time):
         return "miss (tuned)"
-    return f"{ratio:.2f}" if math.isfinite(ratio) else "miss (untuned)"
+    if not math.isfinite(slow.time):
+        return "miss (untuned)"
+    return f"{slow.time / fast.time:.2f}"
 
 
 def tuning_lines(workloads: list[Workload]) -> list[str]:

@@ -44,9 +44,7 @@ def median_ci(
 ) -> tuple[float, float]:
     """A percentile-bootstrap 95 % interval of the median over seeds (inf-safe: resampled
     medians are sorted and picked, never interpolated)."""
-    data = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    medians = np.sort(np.median(data[rng.integers(0, len(data), (resamples, len(data)))], axis=1))
+    medians = np.sort(_resampled_medians(values, resamples, np.random.default_rng(seed)))
     return float(medians[int(0.025 * resamples)]), float(medians[int(0.975 * resamples) - 1])
 
 
@@ -55,12 +53,19 @@ def median_difference_ci(
 ) -> tuple[float, float, float]:
     """median(a) − median(b) and its percentile-bootstrap 95 % interval, each side's seeds
     resampled on their own (two optimizers' runs share seeds, not outcomes)."""
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     rng = np.random.default_rng(seed)
-    medians_x = np.median(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1)
-    medians_y = np.median(y[rng.integers(0, len(y), (resamples, len(y)))], axis=1)
-    low, high = np.percentile(medians_x - medians_y, [2.5, 97.5])
-    return float(np.median(x) - np.median(y)), float(low), float(high)
+    differences = _resampled_medians(a, resamples, rng) - _resampled_medians(b, resamples, rng)
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return float(np.median(a) - np.median(b)), float(low), float(high)
+
+
+def _resampled_medians(
+    values: Sequence[float], resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The medians of ``resamples`` bootstrap resamples of ``values`` (seeds drawn with
+    replacement)."""
+    data = np.asarray(values, dtype=float)
+    return np.median(data[rng.integers(0, len(data), (resamples, len(data)))], axis=1)
 
 
 def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:
