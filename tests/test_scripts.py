@@ -26,11 +26,11 @@ from PIL import Image
 
 from ganopt.app.checkpoint import CheckpointError
 from ganopt.app.cli import exit_status, precheck
-from ganopt.app.schema import TABLES
+from ganopt.app.schema import GENERATE, TABLES
 from ganopt.app.train import build, train
 from ganopt.app.trained import load_gan
 from ganopt.errors import ConfigError
-from ganopt.sampling import interpolation_latents, lerp, slerp
+from ganopt.sampling import INTERPOLATIONS, interpolation_latents, lerp, slerp
 
 DIGITS = [*FAST, "data=digits", "data.resolution=16", *TINY_DCGAN, "logger=none"]
 RING = [*FAST, "data=gaussians_ring", "model=mlp", *TINY_MLP, "logger=none"]
@@ -341,7 +341,8 @@ def test_load_gan_names_a_run_directory_given_instead_of_its_checkpoint(digits_r
 
 def test_interpolations_end_at_their_codes_and_slerp_keeps_the_norm() -> None:
     z = torch.randn(6, 128, generator=torch.Generator().manual_seed(0))
-    for mode in ("slerp", "lerp"):
+    assert GENERATE["interpolation"].choices == tuple(INTERPOLATIONS)  # the paths declared
+    for mode in INTERPOLATIONS:
         codes = interpolation_latents(z, frames=5, rows=3, mode=mode)
         assert codes.shape == (3, 5, 128)
         torch.testing.assert_close(codes[:, 0], z[0::2])

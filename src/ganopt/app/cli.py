@@ -135,8 +135,6 @@ def expand_resume(args: list[str]) -> list[str]:
     ``hydra.run.dir`` names the directory; a requeued job repeats its own command anyway."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from ganopt.app.resume import merged_overrides, stored_overrides  # torch: only to resume
-
     try:
         overrides = OverridesParser.create().parse_overrides([a for a in args if a[:1] != "-"])
     except Exception:
@@ -152,6 +150,8 @@ def expand_resume(args: list[str]) -> list[str]:
         path = str(Path(str(run_dir.value())) / "checkpoints" / "last.ckpt")
     if not Path(path).is_file():
         return args  # auto: a fresh start; a missing file: train() says so
+    from ganopt.app.resume import merged_overrides, stored_overrides  # torch: only to resume
+
     stored = stored_overrides(path)
     if stored is None:
         return args
