@@ -33,8 +33,9 @@ def test_a_stop_signal_starts_no_new_task_and_is_handed_on() -> None:
     received: list[int] = []
     outer = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
     try:
-        workers = Workers(1)
-        assert list(workers.map(signal_the_study, [1, 2, 3, 4])) == [1]
+        with Workers(1) as workers:
+            assert list(workers.map(signal_the_study, [1, 2, 3, 4])) == [1]
+            assert list(workers.map(signal_the_study, [5])) == []  # a later phase: nothing
         assert workers.signum == signal.SIGUSR1 and received == []  # the study stopped first
         workers.hand_over()  # then the job around it acts (submitit: requeue)
         assert received == [signal.SIGUSR1]
@@ -45,8 +46,8 @@ def test_a_stop_signal_starts_no_new_task_and_is_handed_on() -> None:
 
 
 def test_a_worker_that_dies_stops_the_study_with_a_message() -> None:
-    with pytest.raises(RunStopped, match=r"a worker process died .* rerun"):
-        list(Workers(2).map(die, [1, 2, 3]))
+    with pytest.raises(RunStopped, match=r"a worker process died .* rerun"), Workers(2) as workers:
+        list(workers.map(die, [1, 2, 3]))
 
 
 def test_a_stop_while_the_workers_start_up_ends_the_study_cleanly(monkeypatch) -> None:
@@ -57,8 +58,8 @@ def test_a_stop_while_the_workers_start_up_ends_the_study_cleanly(monkeypatch) -
     outer = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
     try:
         threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()  # workers starting
-        workers = Workers(2)
-        assert list(workers.map(signal_the_study, [5, 6, 7])) == []
+        with Workers(2) as workers:
+            assert list(workers.map(signal_the_study, [5, 6, 7])) == []
         assert workers.signum == signal.SIGUSR1
     finally:
         signal.signal(signal.SIGUSR1, outer)

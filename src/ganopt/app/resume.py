@@ -96,10 +96,16 @@ def first_mismatch(module: nn.Module, state_dict: dict[str, Any]) -> str | None:
     return None
 
 
-def check_resumable(path: str, cfg: DictConfig, module: nn.Module) -> None:
-    """Everything that would fail (or silently do nothing) once Lightning loads the file."""
-    checkpoint = read_checkpoint(path)
-    state = checkpoint["ganopt"]
+def check_resume(cfg: DictConfig) -> None:
+    """Before anything is built: the run directory's rule (``resolve_ckpt_path``) and, when
+    resuming, what would fail (or silently do nothing) once Lightning loads the checkpoint, as far
+    as the file and the config tell: it is a ganopt checkpoint, its state keys are unchanged and
+    ``steps`` lies beyond the step it reached. ``check_fit`` compares the weights once the
+    networks are built."""
+    path = resolve_ckpt_path(cfg)
+    if path is None:
+        return
+    state = read_checkpoint(path)["ganopt"]
     now = plain(cfg)
     if (change := changed_state_key(state["config"], now)) is not None:
         key, before, after = change
@@ -116,7 +122,11 @@ def check_resumable(path: str, cfg: DictConfig, module: nn.Module) -> None:
             f"generator step {reached}, and steps is the new total, not the steps to add. "
             f"Continue it with e.g. steps={reached + cfg.steps}."
         )
-    if (mismatch := first_mismatch(module, checkpoint["state_dict"])) is not None:
+
+
+def check_fit(path: str, module: nn.Module) -> None:
+    """The checkpoint's weights fit the networks this config built."""
+    if (mismatch := first_mismatch(module, read_checkpoint(path)["state_dict"])) is not None:
         raise CheckpointError(
             f"the weights in ckpt_path={path} do not fit the networks of this config: "
             f"{mismatch}. Was it written by another version of the model code?"

@@ -606,24 +606,28 @@ def run_study(cfg: DictConfig) -> None:
     if cfg.phases and (stale := abandon_stale(cfg)) > 0:
         log.info("%d trials of a stopped run of this study will be run again", stale)
     settings, workers = plain(cfg), Workers(cfg.workers)
-    for phase in cfg.phases:
-        every = slots(cfg, phase)
-        todo = unheld(cfg, every)  # no worker process (seconds of imports) for a finished slot
-        log.info(
-            "phase %s: %d of %d slots to run, %d workers", phase, len(todo), len(every), cfg.workers
-        )
-        # Each worker runs trial after trial: a fresh process per trial cost ~8 s of imports,
-        # 7 % of a 2D trial. ``train`` seeds every run, so a worker's second trial trains as it
-        # would in a fresh process (tested).
-        for slot, outcome in workers.map(_work, [(settings, s) for s in todo]):
-            log.info("phase %s %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)
-        if workers.signum is not None:
-            workers.hand_over()
-            name = signal.Signals(workers.signum).name
-            raise RunInterrupted(
-                f"the study stopped on {name} in phase {phase}, with {len(unheld(cfg, every))} "
-                f"of its {len(every)} slots still to run (the trials it interrupted among them). "
-                "Everything that finished is in the journal; rerun the same command to continue.",
-                step=0,
-                signum=workers.signum,
+    with workers:  # one set of worker processes for every phase
+        for phase in cfg.phases:
+            every = slots(cfg, phase)
+            todo = unheld(cfg, every)  # no worker process (seconds of imports) for a finished slot
+            log.info(
+                "phase %s: %d of %d slots to run, %d workers",
+                *(phase, len(todo), len(every), cfg.workers),
             )
+            # Each worker runs trial after trial: a fresh process per trial cost ~8 s of imports,
+            # 7 % of a 2D trial. ``train`` seeds every run, so a worker's second trial trains as
+            # it would in a fresh process (tested).
+            for slot, outcome in workers.map(_work, [(settings, s) for s in todo]):
+                log.info("phase %s %-16s #%-3d %s", phase, slot.optimizer, slot.index, outcome)
+            if workers.signum is not None:
+                break
+    if workers.signum is not None:
+        workers.hand_over()
+        name = signal.Signals(workers.signum).name
+        raise RunInterrupted(
+            f"the study stopped on {name} in phase {phase}, with {len(unheld(cfg, every))} "
+            f"of its {len(every)} slots still to run (the trials it interrupted among them). "
+            "Everything that finished is in the journal; rerun the same command to continue.",
+            step=0,
+            signum=workers.signum,
+        )

@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.synchronize import Event
 from types import FrameType
@@ -37,76 +37,89 @@ _stopping: Event | None = None  # in a worker: set by the main process when the 
 
 
 class Workers:
-    """``processes`` spawned workers (not forked: torch and threads do not survive a fork)."""
+    """``processes`` spawned workers (not forked: torch and threads do not survive a fork), started
+    at the first task and kept for every ``map`` until the ``with`` block ends: each start costs
+    seconds of imports. The stop signals are the study's for as long as the block lasts."""
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
         self.signum: int | None = None  # the stop signal received, if any
         self._outer: dict[int, Any] = {}  # the handlers from before (submitit's, ...)
+        self._context = multiprocessing.get_context("spawn")
+        self._stopping = self._context.Event()
+        self._started = self._context.SimpleQueue()
+        self._ready: set[int] = set()
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Workers:
+        self._outer = {signum: signal.signal(signum, self._request_stop) for signum in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        for signum, handler in self._outer.items():
+            signal.signal(signum, handler)
 
     def map(self, work: Callable[[Task], Result], tasks: Sequence[Task]) -> Iterator[Result]:
         """``work(task)`` for each task, results in the order they finish; after a stop signal,
         the results of the trials that were running, and then nothing more."""
-        context = multiprocessing.get_context("spawn")
-        stopping, started = context.Event(), context.SimpleQueue()
-        ready: set[int] = set()
-
-        def signal_workers() -> None:
-            while not started.empty():
-                ready.add(started.get())
-            _signal_workers(ready)
-
-        def request_stop(signum: int, frame: FrameType | None) -> None:
-            if self.signum is None:
-                self.signum = signum
-                log.warning(
-                    "Received %s: stopping the trials in flight (each saves and is recorded as "
-                    "interrupted); no new trial starts.",
-                    signal.Signals(signum).name,
-                )
-            stopping.set()
-
-        self._outer = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
-        executor = ProcessPoolExecutor(
-            self.processes,
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(stopping, started),
-        )
-        pending: set[Future[Any]] = {executor.submit(_unless_stopping, work, t) for t in tasks}
+        if not tasks:
+            return
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.processes,
+                mp_context=self._context,
+                initializer=_start_worker,
+                initargs=(self._stopping, self._started),
+            )
+        pending = {self._executor.submit(_unless_stopping, work, t) for t in tasks}
         try:
             while pending:
                 done, pending = wait(pending, timeout=RESEND_S, return_when=FIRST_COMPLETED)
-                if stopping.is_set():
-                    signal_workers()
+                if self._stopping.is_set():
+                    self._signal_workers()
                 for future in done:
                     if (result := future.result()) is not None:
                         yield result
         except BrokenProcessPool as broken:
-            stopping.set()
+            self._stopping.set()
             raise RunStopped(
                 f"a worker process died ({broken}), and with it the study; the trials in flight "
                 "stay marked as running and run again when the same command is rerun.",
                 step=0,
             ) from None
         except BaseException:  # a worker's ConfigError, or the caller stopped reading: stop all
-            stopping.set()
+            self._stopping.set()
             raise
         finally:
             for future in pending:
                 future.cancel()  # not started yet
-            while stopping.is_set() and not all(f.done() for f in pending):
-                signal_workers()
+            while self._stopping.is_set() and not all(f.done() for f in pending):
+                self._signal_workers()
                 wait(pending, timeout=RESEND_S)
-            executor.shutdown(wait=True, cancel_futures=True)
-            for signum, handler in self._outer.items():
-                signal.signal(signum, handler)
 
     def hand_over(self) -> None:
-        """After a stop: let the job around the study act on the signal (submitit requeues the
-        job, and the requeued job's study continues from the journal)."""
+        """After a stop, outside the ``with`` block: let the job around the study act on the
+        signal (submitit requeues the job, and the requeued job's study continues from the
+        journal)."""
         if self.signum is not None:
             hand_over(self.signum, self._outer.get(self.signum))
+
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+            log.warning(
+                "Received %s: stopping the trials in flight (each saves and is recorded as "
+                "interrupted); no new trial starts.",
+                signal.Signals(signum).name,
+            )
+        self._stopping.set()
+
+    def _signal_workers(self) -> None:
+        while not self._started.empty():
+            self._ready.add(self._started.get())
+        _signal_workers(self._ready)
 
 
 def _signal_workers(ready: set[int]) -> None:
