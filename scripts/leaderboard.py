@@ -2,7 +2,8 @@
 
 Reads each workload's study journal (nothing is run or written there) and writes
 <out_dir>/leaderboard.md, leaderboard.csv and the performance-profile and heat-map PNGs for the
-tuned and untuned rulesets. The logic lives in ganopt.study.leaderboard_report.
+tuned and untuned rulesets, and README's tables between its leaderboard markers (readme=null:
+README untouched). The logic lives in ganopt.study.leaderboard_report.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def main(cfg: DictConfig) -> None:
 
         out = Path(cfg.out_dir)
         studies = workload_studies(list(cfg.workloads), out)
-        for path in write_leaderboard(studies, out, scored_workloads(cfg), list(cfg.references)):
+        readme = Path(cfg.readme) if cfg.readme else None
+        scored, references = scored_workloads(cfg), list(cfg.references)
+        for path in write_leaderboard(studies, out, scored, references, readme):
             log.info("wrote %s", path)
 
 

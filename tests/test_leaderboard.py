@@ -19,6 +19,7 @@ from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import benchmark_score, profile, ratios
 from ganopt.study.leaderboard_compare import difference, speedup
 from ganopt.study.leaderboard_data import Entry
+from ganopt.study.leaderboard_readme import BEGIN, END
 from ganopt.study.leaderboard_report import scored_workloads, workload_studies, write_leaderboard
 from ganopt.study.runner import storage
 from ganopt.study.stats import median_difference_ci
@@ -154,6 +155,30 @@ def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> 
     assert not (tmp_path / "board" / "profile_untuned.png").exists()
 
 
+def test_readme_gets_its_block_between_the_markers_and_nothing_else(tmp_path: Path) -> None:
+    """Score B per ruleset and per workload both rulesets' time and final score, with a seed
+    count while fewer seeds than planned have run; text around the block stays as written."""
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{BEGIN}\nstale table\n{END}\n\nAfter.\n")
+    write_leaderboard(two_workloads(tmp_path), tmp_path / "board", readme=readme)
+    text = readme.read_text()
+    assert text.startswith(f"# Title\n\n{BEGIN}\n| optimizer | score B, tuned (2 workloads) |")
+    assert text.endswith(f"{END}\n\nAfter.\n") and "stale table" not in text
+    assert "| rmsprop | 0.667 | — |" in text  # no untuned run anywhere: no untuned score
+    assert "| adam | 100 [80, ∞] (3 of 5 seeds) | 7.5 [7.5, 7.5] | — | — |" in text
+    again = readme.read_text()
+    write_leaderboard(two_workloads(tmp_path / "again"), tmp_path / "board", readme=readme)
+    assert readme.read_text() == again  # byte-identical
+
+
+def test_a_readme_without_the_markers_is_named_and_left_alone(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n")
+    with pytest.raises(ConfigError, match=rf"readme={readme} has no leaderboard block"):
+        write_leaderboard(two_workloads(tmp_path), tmp_path / "board", readme=readme)
+    assert readme.read_text() == "# Title\n"
+
+
 def test_a_budget_cut_is_counted_as_configured_and_stated(tmp_path: Path) -> None:
     """Seeds cut to 2 (adam's unreached seed 3 no longer counts), rmsprop untuned only on ring
     (its phase-2 run leaves the tuned table), and grid shown but not scored: B over ring alone,
@@ -186,14 +211,19 @@ def test_scored_workloads_must_be_shown_ones(tmp_path: Path) -> None:
 
 
 def test_the_committed_leaderboard_regenerates_byte_identically(tmp_path: Path) -> None:
-    """README's command, as written, into a temporary directory; the journals are only read."""
+    """README's command, as written, into a temporary directory (README's block into a copy of
+    it); the journals are only read."""
     board = ROOT / "docs" / "benchmark"
+    readme = tmp_path / "readme" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text((ROOT / "README.md").read_text())
     journals = {p: p.read_bytes() for p in (ROOT / "docs" / "studies").glob("*/trials.journal")}
     done = subprocess.run(
         [
             sys.executable,
             "scripts/leaderboard.py",
             f"out_dir={tmp_path}",
+            f"readme={readme}",
             f"hydra.run.dir={tmp_path / 'hydra'}",
         ],
         cwd=ROOT,
@@ -206,6 +236,7 @@ def test_the_committed_leaderboard_regenerates_byte_identically(tmp_path: Path) 
     assert written == sorted(p.name for p in board.iterdir())
     for name in written:
         assert (tmp_path / name).read_bytes() == (board / name).read_bytes(), name
+    assert readme.read_text() == (ROOT / "README.md").read_text()
     assert {p: p.read_bytes() for p in journals} == journals
 
 

@@ -354,6 +354,7 @@ LEADERBOARD: Table = {
     "scored": listing(text(), meaning="the workloads score B counts", optional=True),
     "references": listing(text(), meaning="optimizers every other is compared against"),
     "out_dir": text("where the leaderboard goes"),
+    "readme": text("the README whose leaderboard block is rewritten", optional=True),
 }
 
 TABLES: dict[str, Table] = {

@@ -26,6 +26,13 @@ from ganopt.errors import ConfigError
 from ganopt.study.leaderboard import R_MAX, benchmark_score, profile, ratios
 from ganopt.study.leaderboard_compare import reference_lines, tuning_lines
 from ganopt.study.leaderboard_data import RULESETS, Entry, Workload, collect
+from ganopt.study.leaderboard_readme import (
+    median_with_ci,
+    readme_lines,
+    rounded,
+    split_readme,
+    write_readme,
+)
 from ganopt.study.stats import median_ci
 
 TAUS = np.exp(np.linspace(0.0, math.log(R_MAX), 200))
@@ -53,10 +60,6 @@ def _ratio(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.2f}" if math.isfinite(value) else "miss"
-
-
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if math.isfinite(value) else "∞"
 
 
 def ranked(score: dict[str, float | None]) -> list[str]:
@@ -95,10 +98,13 @@ def write_leaderboard(
     out: Path,
     scored: list[str] | None = None,
     references: list[str] | None = None,
+    readme: Path | None = None,
 ) -> list[Path]:
     """The leaderboard of ``studies``; score B and the profile count the ``scored`` workloads
     (all of them when None), the tables and the heat map show every one; then what tuning buys
-    and every optimizer against the ``references``."""
+    and every optimizer against the ``references``; and README's block of it, when given."""
+    if readme is not None:
+        split_readme(readme)  # its markers are there before anything is written
     out.mkdir(parents=True, exist_ok=True)
     workloads = [collect(study) for study in studies]
     names = [w.name for w in workloads]
@@ -116,9 +122,10 @@ def write_leaderboard(
         "",
         "Targets: " + "; ".join(f"{w.name} {w.target}" for w in workloads) + ".",
     ]
-    files, rows = [], []
+    files, rows, scores, counts = [], [], {}, {}
     for ruleset in RULESETS:
         r, in_score, score, counted = standings(workloads, ruleset, scored)
+        scores[ruleset], counts[ruleset] = score, counted
         lines += [
             "",
             f"## {ruleset.capitalize()}: score over {counted} of {len(scored)} workloads",
@@ -166,6 +173,9 @@ def write_leaderboard(
         writer = csv.DictWriter(file, fieldnames=["workload", *TABLE])
         writer.writeheader()
         writer.writerows(rows)
+    if readme is not None:
+        seeds = {study.study.name: study.study.seeds for study in studies}
+        files.append(write_readme(readme, readme_lines(workloads, scores, counts, seeds)))
     return [out / "leaderboard.md", out / "leaderboard.csv", *files]
 
 
@@ -209,16 +219,11 @@ def entry_row(ruleset: str, workload: str, optimizer: str, e: Entry) -> dict[str
         "optimizer": optimizer,
         "seeds": str(len(e.evaluations)),
         "reached": str(e.reached),
-        "grad evals": f"{_number(e.time)} [{_number(low)}, {_number(high)}]",
-        "wall s": _number(float(np.median(e.wall_s))),
-        "final score": _median_with_ci(e.scores) if e.scores else "—",
+        "grad evals": f"{rounded(e.time)} [{rounded(low)}, {rounded(high)}]",
+        "wall s": rounded(float(np.median(e.wall_s))),
+        "final score": median_with_ci(e.scores) if e.scores else "—",
         "seeds off target": ", ".join(e.missed) or "none",
     }
-
-
-def _median_with_ci(values: list[float]) -> str:
-    low, high = median_ci(values)
-    return f"{np.median(values):.4g} [{low:.4g}, {high:.4g}]"
 
 
 def plot_profile(r: dict[str, dict[str, float]], counted: int, path: Path, ruleset: str) -> Path:

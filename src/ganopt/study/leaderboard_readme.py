@@ -1,0 +1,114 @@
+"""README's benchmark tables, written by the leaderboard command between two marker lines, so
+README says what the committed journals say and regenerates byte-identically: score B per
+optimizer under both rulesets, then per workload each optimizer's median time to target and final
+score, tuned and untuned, with bootstrap 95 % intervals."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ganopt.errors import ConfigError
+from ganopt.study.leaderboard_data import Entry, Workload
+from ganopt.study.stats import median_ci
+
+BEGIN = "<!-- leaderboard: from here to the end marker, python scripts/leaderboard.py writes -->"
+END = "<!-- leaderboard: end -->"
+
+
+def readme_lines(
+    workloads: list[Workload],
+    score: dict[str, dict[str, float | None]],
+    counted: dict[str, int],
+    seeds: dict[str, int],
+) -> list[str]:
+    """``score``: ruleset -> optimizer -> B, over ``counted[ruleset]`` of the scored workloads;
+    ``seeds``: workload -> the seeds its study runs (a cell over fewer says how many)."""
+    tuned, untuned = score["tuned"], score["untuned"]
+    order = sorted(
+        set(tuned) | set(untuned), key=lambda o: (_rank(tuned.get(o)), _rank(untuned.get(o)), o)
+    )
+    lines = [
+        "| optimizer | "
+        + " | ".join(f"score B, {r} ({counted[r]} workloads)" for r in ("tuned", "untuned"))
+        + " |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {o} | {_b(tuned.get(o))} | {_b(untuned.get(o))} |" for o in order]
+    for w in workloads:
+        tuned_entries, untuned_entries = w.entries["tuned"], w.entries["untuned"]
+        rows = sorted(
+            set(tuned_entries) | set(untuned_entries),
+            key=lambda o: (_median_time(tuned_entries.get(o)), o),
+        )
+        lines += [
+            "",
+            f"| {w.name}, target {w.target} | tuned: grad evals to target | tuned: final score "
+            "| untuned: grad evals to target | untuned: final score |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for o in rows:
+            cells = [
+                cell
+                for entry in (tuned_entries.get(o), untuned_entries.get(o))
+                for cell in _cells(entry, seeds[w.name])
+            ]
+            lines.append(f"| {o} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_readme(readme: Path, lines: list[str]) -> Path:
+    """Replace what lies between the markers; everything else in README stays as written."""
+    head, tail = split_readme(readme)
+    readme.write_text(head + "\n".join(lines) + "\n" + tail)
+    return readme
+
+
+def split_readme(readme: Path) -> tuple[str, str]:
+    """README up to and including the begin marker's line, and from the end marker on; a
+    ConfigError (before the leaderboard writes anything) where either is missing."""
+    text = readme.read_text() if readme.is_file() else ""
+    begin, end = text.find(BEGIN + "\n"), text.find(END)
+    if begin < 0 or end < begin:
+        found = "has no leaderboard block" if readme.is_file() else "is no file"
+        raise ConfigError(
+            f"readme={readme} {found}: the leaderboard writes its tables between a line "
+            f"{BEGIN} and a line {END} there; add both, or set readme=null to leave README alone."
+        )
+    return text[: begin + len(BEGIN) + 1], text[end:]
+
+
+def _rank(b: float | None) -> tuple[bool, float]:
+    return b is None, -(b or 0.0)
+
+
+def _b(b: float | None) -> str:
+    return "—" if b is None else f"{b:.3f}"
+
+
+def _median_time(entry: Entry | None) -> float:
+    return entry.time if entry is not None and entry.evaluations else math.inf
+
+
+def _cells(entry: Entry | None, planned: int) -> list[str]:
+    """Time to target and final score, median [95 % CI] over seeds; "n of N seeds" while the
+    study has run fewer than it plans."""
+    if entry is None or not entry.evaluations:
+        return ["—", "—"]
+    low, high = median_ci(entry.evaluations)
+    time = f"{rounded(entry.time)} [{rounded(low)}, {rounded(high)}]"
+    if (run := len(entry.evaluations)) < planned:
+        time += f" ({run} of {planned} seeds)"
+    return [time, median_with_ci(entry.scores) if entry.scores else "—"]
+
+
+def rounded(value: float) -> str:
+    """Gradient evaluations or seconds to target, whole; ∞ where the target was never met."""
+    return f"{value:,.0f}" if math.isfinite(value) else "∞"
+
+
+def median_with_ci(values: list[float]) -> str:
+    low, high = median_ci(values)
+    return f"{np.median(values):.4g} [{low:.4g}, {high:.4g}]"
