@@ -24,7 +24,10 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     with exit_status(cfg):
-        validate(cfg)  # before importing Lightning: a mistake answers in a second
+        validate(cfg)  # before importing torch: a mistaken value answers in a second
+        from ganopt.app.resume import check_resume
+
+        check_resume(cfg)  # before importing Lightning: so does a checkpoint that cannot resume
         from ganopt.app.train import train
 
         metrics = train(cfg)

@@ -127,15 +127,12 @@ def check_devices(trainer: DictConfig) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """train.py's settings, before anything is built: each value against its declaration
-    (``ganopt.app.schema``), then the rules across keys and the checkpoint to resume from."""
+    (``ganopt.app.schema``), then the rules across keys."""
     from ganopt.app.schema import TRAIN
     from ganopt.app.settings import check
 
     check(cfg, TRAIN)  # no torch imported yet: a mistaken value answers in a second
     check_devices(cfg.trainer)
-    from ganopt.app.resume import check_resume
-
-    check_resume(cfg)
     check_monitors(cfg)
     check_optimizers(cfg)
 
