@@ -96,15 +96,15 @@ def first_mismatch(module: nn.Module, state_dict: dict[str, Any]) -> str | None:
     return None
 
 
-def check_resume(cfg: DictConfig) -> None:
-    """Before anything is built: the run directory's rule (``resolve_ckpt_path``) and, when
-    resuming, what would fail (or silently do nothing) once Lightning loads the checkpoint, as far
-    as the file and the config tell: it is a ganopt checkpoint, its state keys are unchanged and
-    ``steps`` lies beyond the step it reached. ``check_fit`` compares the weights once the
-    networks are built."""
+def check_resume(cfg: DictConfig) -> str | None:
+    """The checkpoint to resume from, if any, checked before anything is built: the run
+    directory's rule (``resolve_ckpt_path``) and what would fail (or silently do nothing) once
+    Lightning loads it, as far as the file and the config tell: it is a ganopt checkpoint, its
+    state keys are unchanged and ``steps`` lies beyond the step it reached. ``check_fit``
+    compares the weights once the networks are built."""
     path = resolve_ckpt_path(cfg)
     if path is None:
-        return
+        return None
     state = read_checkpoint(path)["ganopt"]
     now = plain(cfg)
     if (change := changed_state_key(state["config"], now)) is not None:
@@ -122,6 +122,7 @@ def check_resume(cfg: DictConfig) -> None:
             f"generator step {reached}, and steps is the new total, not the steps to add. "
             f"Continue it with e.g. steps={reached + cfg.steps}."
         )
+    return path
 
 
 def check_fit(path: str, module: nn.Module) -> None:

@@ -27,7 +27,7 @@ from torch.utils.tensorboard.summary import hparams
 
 from ganopt.app.compose import app_searchpath, searchpath_override
 from ganopt.app.config import plain, validate
-from ganopt.app.resume import check_fit, check_resume, resolve_ckpt_path
+from ganopt.app.resume import check_fit, check_resume
 from ganopt.app.schema import CONFIGURATION, role
 from ganopt.callbacks import GracefulStop, StepCheckpoint, TimeToTarget
 from ganopt.callbacks.schedule import evaluate_in_validation_loop, lightning_cadence
@@ -258,9 +258,8 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) 
     training raises ``ConfigError`` before anything is written.
     """
     validate(cfg)
-    check_resume(cfg)
+    ckpt_path = check_resume(cfg)
     one_log_configuration()
-    ckpt_path = resolve_ckpt_path(cfg)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)

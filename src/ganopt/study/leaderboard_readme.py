@@ -27,9 +27,11 @@ def readme_lines(
     """``score``: ruleset -> optimizer -> B, over ``counted[ruleset]`` of the scored workloads;
     ``seeds``: workload -> the seeds its study runs (a cell over fewer says how many)."""
     tuned, untuned = score["tuned"], score["untuned"]
-    order = sorted(
-        set(tuned) | set(untuned), key=lambda o: (_rank(tuned.get(o)), _rank(untuned.get(o)), o)
-    )
+
+    def best_first(o: str) -> tuple[bool, float, bool, float, str]:
+        return (*by_score(tuned.get(o)), *by_score(untuned.get(o)), o)
+
+    order = sorted(set(tuned) | set(untuned), key=best_first)
     lines = [
         "| optimizer | "
         + " | ".join(f"score B, {r} ({counted[r]} workloads)" for r in ("tuned", "untuned"))
@@ -41,7 +43,7 @@ def readme_lines(
         tuned_entries, untuned_entries = w.entries["tuned"], w.entries["untuned"]
         rows = sorted(
             set(tuned_entries) | set(untuned_entries),
-            key=lambda o: (_median_time(tuned_entries.get(o)), o),
+            key=lambda o: (median_time(tuned_entries.get(o)), o),
         )
         lines += [
             "",
@@ -80,7 +82,8 @@ def split_readme(readme: Path) -> tuple[str, str]:
     return text[: begin + len(BEGIN) + 1], text[end:]
 
 
-def _rank(b: float | None) -> tuple[bool, float]:
+def by_score(b: float | None) -> tuple[bool, float]:
+    """A sort key: the best score B first, no score (a workload missing) last."""
     return b is None, -(b or 0.0)
 
 
@@ -88,7 +91,8 @@ def _b(b: float | None) -> str:
     return "—" if b is None else f"{b:.3f}"
 
 
-def _median_time(entry: Entry | None) -> float:
+def median_time(entry: Entry | None) -> float:
+    """A sort key: the median time to target; inf where no seed has a time (or none ran)."""
     return entry.time if entry is not None and entry.evaluations else math.inf
 
 

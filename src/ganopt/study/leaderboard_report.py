@@ -27,6 +27,8 @@ from ganopt.study.leaderboard import R_MAX, benchmark_score, profile, ratios
 from ganopt.study.leaderboard_compare import reference_lines, tuning_lines
 from ganopt.study.leaderboard_data import RULESETS, Entry, Workload, collect
 from ganopt.study.leaderboard_readme import (
+    by_score,
+    median_time,
     median_with_ci,
     readme_lines,
     rounded,
@@ -64,7 +66,7 @@ def _ratio(value: float | None) -> str:
 
 def ranked(score: dict[str, float | None]) -> list[str]:
     """Best score first; optimizers missing a workload (no score) last, by name."""
-    return sorted(score, key=lambda o: (score[o] is None, -(score[o] or 0.0), o))
+    return sorted(score, key=lambda o: (*by_score(score[o]), o))
 
 
 def workload_studies(names: list[str], out: Path) -> list[DictConfig]:
@@ -160,7 +162,7 @@ def write_leaderboard(
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for ruleset in RULESETS:
-            by_time = sorted(w.entries[ruleset].items(), key=lambda kv: (_time(kv[1]), kv[0]))
+            by_time = sorted(w.entries[ruleset].items(), key=lambda kv: (median_time(kv[1]), kv[0]))
             for optimizer, e in by_time:
                 row = entry_row(ruleset, w.name, optimizer, e)
                 rows.append(row)
@@ -189,10 +191,6 @@ TABLE = [
     "final score",
     "seeds off target",
 ]
-
-
-def _time(entry: Entry) -> float:
-    return entry.time if entry.evaluations else math.inf
 
 
 def entry_row(ruleset: str, workload: str, optimizer: str, e: Entry) -> dict[str, str]:
