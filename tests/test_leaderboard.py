@@ -105,47 +105,51 @@ def workload_config(tmp: Path, name: str, journal: Path) -> DictConfig:
 
 
 def two_workloads(tmp_path: Path) -> list[DictConfig]:
-    """ring: adam reaches at 100 on 2 of 3 seeds (median 100), rmsprop at 300, sgd diverges;
-    grid: rmsprop at 50, adam misses on every seed, sgd never ran. An old untimed run of sgd."""
+    """3 seeds. ring: adam reaches at 100 on 2 of 3 seeds (median 100), rmsprop at 300, sgd
+    diverges on two and misses on one; grid: rmsprop at 50, adam misses on every seed, sgd does
+    not run there."""
     journals = {"ring": tmp_path / "ring.journal", "grid": tmp_path / "grid.journal"}
     ring, grid = (storage(journals[w]) for w in ("ring", "grid"))
     make = functools.partial(optuna.create_study, direction="maximize")
     a = make(study_name="adam/phase2", storage=ring)
     for seed, t in ((1, 100.0), (2, 80.0), (3, None)):
         finished(a, seed, t, 7.5)
-    finished(make(study_name="rmsprop/phase2", storage=ring), 1, 300.0, 7.0)
+    b = make(study_name="rmsprop/phase2", storage=ring)
     c = make(study_name="sgd/phase2", storage=ring)
-    diverged = c.ask()
-    diverged.set_user_attr("slot", 1)
-    diverged.set_user_attr("reason", "diverged (3): loss nan")
-    c.tell(diverged, state=optuna.trial.TrialState.FAIL)
-    old = c.ask()
-    old.set_user_attr("slot", 2)
-    old.set_user_attr("metrics", {"eval/modes": 8.0})  # run before time to target existed
-    c.tell(old, 7.9)
-    finished(make(study_name="rmsprop/phase2", storage=grid), 1, 50.0, 24.0)
-    finished(make(study_name="adam/phase2", storage=grid), 1, None, 20.0)
-    studies = [workload_config(tmp_path, w, journals[w]) for w in ("ring", "grid")]
+    for seed in (1, 2, 3):
+        finished(b, seed, 300.0, 7.0)
+    for seed in (1, 2):
+        diverged = c.ask()
+        diverged.set_user_attr("slot", seed)
+        diverged.set_user_attr("reason", "diverged (3): loss nan")
+        c.tell(diverged, state=optuna.trial.TrialState.FAIL)
+    finished(c, 3, None, 6.0)
+    d, e = (make(study_name=f"{o}/phase2", storage=grid) for o in ("rmsprop", "adam"))
+    for seed in (1, 2, 3):
+        finished(d, seed, 50.0, 24.0)
+        finished(e, seed, None, 20.0)
+    runs = {"ring": ["adam", "rmsprop", "sgd"], "grid": ["adam", "rmsprop"]}
+    studies = [workload_config(tmp_path, w, journals[w]) for w in runs]
     for study in studies:
         with open_dict(study):
-            study.study.optimizers = ["adam", "rmsprop", "sgd"]
+            study.study.optimizers = runs[study.study.name]
+            study.study.seeds = 3
     return studies
 
 
 def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> None:
     """B over 2 workloads: rmsprop (3, 1): (1 + 3)/6; adam (1, ∞): 3/6; sgd: missing on grid,
-    no score. An old untimed run counts only as untimed."""
+    no score. No untuned run: no untuned score, and both workloads say how far they are."""
     studies = two_workloads(tmp_path)
     paths = write_leaderboard(studies, tmp_path / "board", references=["adam"])
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "| rmsprop | 0.667 | 3.00 | 1.00 |" in text
     assert "| adam | 0.500 | 1.00 | miss |" in text
-    assert "| sgd | — | miss | — |" in text  # diverged on its one timed seed; never ran grid
-    assert "| tuned | adam | 3 | 2 | 100 [80, ∞] |" in text
-    assert "| tuned | sgd | 1 | 0 | ∞ [∞, ∞] |" in text
+    assert "| sgd | — | miss | — |" in text  # never on target on ring; not run on grid
     assert "Untuned: score over 0 of 2 workloads" in text
+    assert "until all its runs are in: ring (0 of 9 runs), grid (0 of 6 runs)." in text
     assert "| tuned | adam | 3 | 2 | 100 [80, ∞] | 1 | 7.5 [7.5, 7.5] | 3 |" in text
-    assert "| tuned | sgd | 1 | 0 | ∞ [∞, ∞] | ∞ | — | 1 diverged |" in text
+    assert "| tuned | sgd | 3 | 0 | ∞ [∞, ∞] | ∞ | 6 [6, 6] | 1 diverged, 2 diverged, 3 |" in text
     assert "| tuned | ring | rmsprop | -0.5 [-0.5, -0.5] |" in text  # against adam
     assert "| tuned | grid | rmsprop | +4 [+4, +4] |" in text
     assert {p.name for p in paths} >= {"profile_tuned.png", "heatmap_tuned.png"}
@@ -155,9 +159,38 @@ def test_the_report_ranks_times_and_shows_misses_and_missing(tmp_path: Path) -> 
     assert not (tmp_path / "board" / "profile_untuned.png").exists()
 
 
+def test_a_workload_still_running_is_shown_but_not_scored(tmp_path: Path) -> None:
+    """ring planned on 4 seeds with 3 in (an old run without its time is no run in): its
+    ratios are not final, so B counts grid alone (rmsprop 1, adam 0; sgd not run there)."""
+    ring, grid = two_workloads(tmp_path)
+    with open_dict(ring):
+        ring.study.seeds = 4
+    sgd = optuna.load_study(study_name="sgd/phase2", storage=storage(ring.storage))
+    old = sgd.ask()
+    old.set_user_attr("slot", 4)
+    old.set_user_attr("metrics", {"eval/modes": 8.0})  # run before time to target existed
+    sgd.tell(old, 7.9)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}\n{END}\n")
+    write_leaderboard([ring, grid], tmp_path / "board", readme=readme)
+    text = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "## Tuned: score over 1 of 2 workloads" in text
+    assert "until all its runs are in: ring (9 of 12 runs)." in text
+    assert "| rmsprop | 1.000 | 3.00 | 1.00 |" in text  # ring's column shown as it stands
+    assert "| adam | 0.000 | 1.00 | miss |" in text
+    assert "| sgd | — | miss | — |" in text
+    block = readme.read_text()
+    assert "| rmsprop | 1.000 | — |" in block
+    assert (
+        "not in the score yet: ring (tuned 9 of 12, untuned 0 of 12 runs); "
+        "grid (tuned 6 of 6, untuned 0 of 6 runs)." in block
+    )
+    assert "| adam | 100 [80, ∞] (3 of 4 seeds) | 7.5 [7.5, 7.5] | — | — |" in block
+
+
 def test_readme_gets_its_block_between_the_markers_and_nothing_else(tmp_path: Path) -> None:
-    """Score B per ruleset and per workload both rulesets' time and final score, with a seed
-    count while fewer seeds than planned have run; text around the block stays as written."""
+    """Score B per ruleset and per workload both rulesets' time and final score; text around
+    the block stays as written."""
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{BEGIN}\nstale table\n{END}\n\nAfter.\n")
     write_leaderboard(two_workloads(tmp_path), tmp_path / "board", readme=readme)
@@ -165,7 +198,7 @@ def test_readme_gets_its_block_between_the_markers_and_nothing_else(tmp_path: Pa
     assert text.startswith(f"# Title\n\n{BEGIN}\n| optimizer | score B, tuned (2 workloads) |")
     assert text.endswith(f"{END}\n\nAfter.\n") and "stale table" not in text
     assert "| rmsprop | 0.667 | — |" in text  # no untuned run anywhere: no untuned score
-    assert "| adam | 100 [80, ∞] (3 of 5 seeds) | 7.5 [7.5, 7.5] | — | — |" in text
+    assert "| adam | 100 [80, ∞] | 7.5 [7.5, 7.5] | — | — |" in text
     again = readme.read_text()
     write_leaderboard(two_workloads(tmp_path / "again"), tmp_path / "board", readme=readme)
     assert readme.read_text() == again  # byte-identical

@@ -43,15 +43,37 @@ class Workload:
     name: str
     target: str
     entries: dict[str, dict[str, Entry]]  # ruleset -> optimizer -> entry
+    planned: dict[str, list[str]]  # ruleset -> the optimizers its study runs there
+    seeds: int  # each one's runs under a ruleset
 
     def timed(self, ruleset: str) -> dict[str, float]:
         return {o: e.time for o, e in self.entries[ruleset].items() if e.evaluations}
+
+    def runs(self, ruleset: str) -> tuple[int, int]:
+        """Timed runs in and planned: the ratios to the fastest, and so score B, are final only
+        when every planned optimizer has every seed in (the fastest may not have run yet)."""
+        entries = self.entries[ruleset]
+        done = sum(len(entry.evaluations) for entry in entries.values())
+        return done, len(self.planned[ruleset]) * self.seeds
+
+    def progress(self, ruleset: str) -> str:
+        return "{} of {}".format(*self.runs(ruleset))
+
+    def complete(self, ruleset: str) -> bool:
+        done, planned = self.runs(ruleset)
+        return planned > 0 and done == planned
 
 
 def collect(study: DictConfig) -> Workload:
     """A workload's results from its study's storage, read only: no study is created there."""
     target = ", ".join(f"{metric} {rule}" for metric, rule in study.study.target.items())
-    workload = Workload(study.study.name, target, {ruleset: {} for ruleset in RULESETS})
+    workload = Workload(
+        study.study.name,
+        target,
+        {ruleset: {} for ruleset in RULESETS},
+        {ruleset: optimizers(study.study, phase) for ruleset, phase in RULESETS.items()},
+        study.study.seeds,
+    )
     if "://" not in str(study.storage) and not Path(study.storage).exists():
         return workload
     store = storage(study.storage)

@@ -22,10 +22,10 @@ def readme_lines(
     workloads: list[Workload],
     score: dict[str, dict[str, float | None]],
     counted: dict[str, int],
-    seeds: dict[str, int],
+    scored: list[str],
 ) -> list[str]:
-    """``score``: ruleset -> optimizer -> B, over ``counted[ruleset]`` of the scored workloads;
-    ``seeds``: workload -> the seeds its study runs (a cell over fewer says how many)."""
+    """``score``: ruleset -> optimizer -> B, over ``counted[ruleset]`` of the ``scored``
+    workloads (those with all their runs in); a cell over fewer seeds than planned says so."""
     tuned, untuned = score["tuned"], score["untuned"]
 
     def best_first(o: str) -> tuple[bool, float, bool, float, str]:
@@ -39,6 +39,13 @@ def readme_lines(
         "| --- | --- | --- |",
     ]
     lines += [f"| {o} | {_b(tuned.get(o))} | {_b(untuned.get(o))} |" for o in order]
+    running = [
+        f"{w.name} ({', '.join(f'{r} {w.progress(r)}' for r in score)} runs)"
+        for w in workloads
+        if w.name in scored and not all(w.complete(r) for r in score)
+    ]
+    if running:
+        lines += ["", f"Still running, so not in the score yet: {'; '.join(running)}."]
     for w in workloads:
         tuned_entries, untuned_entries = w.entries["tuned"], w.entries["untuned"]
         rows = sorted(
@@ -55,7 +62,7 @@ def readme_lines(
             cells = [
                 cell
                 for entry in (tuned_entries.get(o), untuned_entries.get(o))
-                for cell in _cells(entry, seeds[w.name])
+                for cell in _cells(entry, w.seeds)
             ]
             lines.append(f"| {o} | " + " | ".join(cells) + " |")
     return lines

@@ -44,18 +44,31 @@ def standings(
     workloads: list[Workload], ruleset: str, scored: list[str]
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, float | None], int]:
     """Ratios (optimizer -> workload -> r) on every workload, the same on the scored workloads
-    only, the score B per optimizer over those (None where one is missing) and the number of
-    scored workloads with results under this ruleset."""
+    whose runs are all in under this ruleset, the score B per optimizer over those (None where
+    one is missing) and their number. A workload still running is shown, never scored."""
     times: dict[str, dict[str, float]] = {}
     for w in workloads:
         for optimizer, time in w.timed(ruleset).items():
             times.setdefault(optimizer, {})[w.name] = time
-    counted = sum(bool(w.timed(ruleset)) for w in workloads if w.name in scored)
+    counting = {w.name for w in workloads if w.name in scored and w.complete(ruleset)}
     r = ratios(times)
-    in_score = {o: {w: v for w, v in by_w.items() if w in scored} for o, by_w in r.items()}
+    in_score = {o: {w: v for w, v in by_w.items() if w in counting} for o, by_w in r.items()}
+    counted = len(counting)
     score = {o: benchmark_score(by_w, counted) for o, by_w in in_score.items()}
     in_score = {o: by_w for o, by_w in in_score.items() if by_w}  # none scored: no profile
     return r, in_score, score, counted
+
+
+def running_lines(workloads: list[Workload], ruleset: str, scored: list[str]) -> list[str]:
+    """The scored workloads left out of this ruleset's score until their runs are all in."""
+    running = [
+        f"{w.name} ({w.progress(ruleset)} runs)"
+        for w in workloads
+        if w.name in scored and not w.complete(ruleset)
+    ]
+    if not running:
+        return []
+    return [f"Not in the score until all its runs are in: {', '.join(running)}.", ""]
 
 
 def _ratio(value: float | None) -> str:
@@ -137,6 +150,7 @@ def write_leaderboard(
                 if unscored
                 else []
             ),
+            *running_lines(workloads, ruleset, scored),
             "| optimizer | B | " + " | ".join(names) + " |",
             "| --- | --- | " + " | ".join("---" for _ in names) + " |",
         ]
@@ -176,8 +190,7 @@ def write_leaderboard(
         writer.writeheader()
         writer.writerows(rows)
     if readme is not None:
-        seeds = {study.study.name: study.study.seeds for study in studies}
-        files.append(write_readme(readme, readme_lines(workloads, scores, counts, seeds)))
+        files.append(write_readme(readme, readme_lines(workloads, scores, counts, scored)))
     return [out / "leaderboard.md", out / "leaderboard.csv", *files]
 
 
