@@ -3,14 +3,19 @@ gradient evaluations and wall time; null when none did; kept across a resume."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 from conftest import FAST, TINY_MLP
 from torch import Tensor
 
 from ganopt.app.train import train
+from ganopt.callbacks import StepCheckpoint
 from ganopt.errors import ConfigError
+from ganopt.module import GAN
 from ganopt.targets import holds, meets
 
 
@@ -65,14 +70,39 @@ def test_a_run_that_never_meets_its_target_records_null(make_cfg) -> None:
 
 
 def test_a_resumed_run_keeps_the_step_its_first_part_reached(make_cfg) -> None:
-    """Reached at step 3; last.ckpt holds step 6 (saved before step 6's evaluation, like every
-    checkpoint of an evaluation step)."""
+    """Reached at step 3; last.ckpt holds step 6 (saved after step 6's evaluation)."""
     target = "target={eval/calls: '>= 1'}"
     first = make_cfg(*COUNTED, "steps=6", target, run="first")
     assert train(first)["target_step"] == 3
     ckpt = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
     # the resumed run's evaluator counts again from 1 at step 9: only the saved state says 3
     resumed = train(make_cfg(*COUNTED, "steps=9", target, f"ckpt_path={ckpt}", run="resumed"))
+    assert resumed["target_step"] == 3
+
+
+def test_a_checkpoint_at_an_evaluated_step_holds_what_its_evaluation_decided(
+    make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed run does not evaluate its checkpoint's step again, so the checkpoint is written
+    after that evaluation: at step 3 mid-run (a copy of each save is kept) and at the last step,
+    where a run resumed to step 6 (its evaluator counting again from 1) keeps step 3."""
+    save = StepCheckpoint.run
+
+    def keep_each(self: StepCheckpoint, trainer: L.Trainer, pl_module: GAN) -> None:
+        save(self, trainer, pl_module)
+        shutil.copy(self.path, self.path.with_name(f"step{pl_module.generator_steps}.ckpt"))
+
+    monkeypatch.setattr(StepCheckpoint, "run", keep_each)
+    target = "target={eval/calls: '>= 1'}"
+    mid = make_cfg(*COUNTED, "steps=6", target, run="mid")
+    train(mid)
+    saved = torch.load(Path(mid.paths.output_dir) / "checkpoints/step3.ckpt", weights_only=False)
+    (state,) = [v for k, v in saved["callbacks"].items() if k.startswith("TimeToTarget")]
+    assert state["reached"]["target_step"] == 3
+    last = make_cfg(*COUNTED, "steps=3", target, run="last")
+    assert train(last)["target_step"] == 3
+    ckpt = Path(last.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = train(make_cfg(*COUNTED, "steps=6", target, f"ckpt_path={ckpt}", run="resumed"))
     assert resumed["target_step"] == 3
 
 

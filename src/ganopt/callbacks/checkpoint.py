@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
 
 from ganopt.callbacks.schedule import EveryNSteps
 from ganopt.errors import SaveFailed, one_line
@@ -14,12 +15,17 @@ if TYPE_CHECKING:
     from ganopt.module import GAN
 
 
-class StepCheckpoint(EveryNSteps):
+class StepCheckpoint(EveryNSteps, Checkpoint):
     """Saves atomically: written to a temporary name, then renamed over ``last.ckpt``, so an
     interrupted or failed save (disk full) never damages the previous checkpoint. A failed save
-    stops the run (``SaveFailed``): training on without a way back would waste the work."""
+    stops the run (``SaveFailed``): training on without a way back would waste the work.
+
+    At an evaluated step it saves after the evaluation, and, as a Lightning ``Checkpoint``, after
+    every other callback's ``on_validation_end`` (time to target, early stopping): a run resumed
+    from it does not evaluate that step again, so the checkpoint must hold what it decided."""
 
     run_when_interrupted = True
+    after_evaluation = True
 
     def __init__(
         self, dirpath: str, every_n_steps: int = 1000, filename: str = "last.ckpt"
