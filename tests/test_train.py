@@ -299,3 +299,17 @@ def test_progress_bar_counts_generator_steps_also_after_a_resume(make_cfg, capsy
     train(make_cfg(*with_bar, *RING, "steps=6", "logger=none", f"ckpt_path={ckpt}", run="resumed"))
     bar = capsys.readouterr().out.rsplit("\r", 1)[-1]
     assert "6 generator steps" in bar and "6/6" in bar
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_denormal_floats_are_computed_as_configured(make_cfg, flush: bool) -> None:
+    """flush_denormal=true (the default) computes floats below 1.2e-38 as zero on the CPU, where
+    they are ~5x slower; false keeps IEEE arithmetic."""
+    if not torch.set_flush_denormal(not flush):  # the other mode first: train must switch
+        pytest.skip("this CPU has no flush-to-zero mode")
+    try:
+        train(make_cfg(*FAST, *RING, "steps=1", f"flush_denormal={str(flush).lower()}"))
+        tiny = torch.tensor([1e-39]) * 1.0
+        assert (tiny.item() == 0.0) == flush
+    finally:
+        torch.set_flush_denormal(False)

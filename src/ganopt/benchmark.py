@@ -41,6 +41,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from ganopt.app.compose import compose_config
+from ganopt.app.runtime import cpu_arithmetic
 from ganopt.cuda_probe import without_nvml_probe
 from ganopt.losses import plain_callable
 
@@ -235,8 +236,7 @@ def hand_step(cfg: DictConfig) -> HandStep:
     it draws the same weights, noise and batches and ends with the same losses as (a).
     """
     check_hand_loop_matches(cfg)
-    if cfg.get("threads"):
-        torch.set_num_threads(cfg.threads)
+    cpu_arithmetic(cfg)
     device = torch.device("cpu" if cfg.trainer.accelerator == "cpu" else "cuda")
     precision = effective_precision(device.type, str(cfg.trainer.precision))
     L.seed_everything(cfg.seed, workers=True, verbose=False)

@@ -112,6 +112,7 @@ TRAIN: Table = {
     "compile": anything("false, true or a torch.compile backend name"),
     "channels_last": flag("NHWC memory format for conv models"),
     "threads": whole(1, meaning="torch CPU threads; null = torch's default", optional=True),
+    "flush_denormal": flag("CPU: compute denormal floats as zero (fast); false = IEEE"),
     "optimized_metric": text("the metric a sweeper optimises", optional=True),
     # data (conf/data), also a stacked data set's base
     "data.**.batch_size": whole(1, meaning="examples per batch and per process"),
@@ -216,6 +217,7 @@ ROLES: dict[str, Role] = {
     "compile": HOW,
     "channels_last": HOW,
     "threads": HOW,
+    "flush_denormal": HOW,
     "seed": Role.SEED,
     "steps": RUN,
     "d_steps": RUN,

@@ -28,6 +28,7 @@ from torch.utils.tensorboard.summary import hparams
 from ganopt.app.compose import app_searchpath, searchpath_override
 from ganopt.app.config import plain, validate
 from ganopt.app.resume import check_fit, check_resume
+from ganopt.app.runtime import cpu_arithmetic
 from ganopt.app.schema import CONFIGURATION, role
 from ganopt.callbacks import GracefulStop, StepCheckpoint, TimeToTarget
 from ganopt.callbacks.schedule import evaluate_in_validation_loop, lightning_cadence
@@ -260,8 +261,7 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] | None = None) 
     validate(cfg)
     ckpt_path = check_resume(cfg)
     one_log_configuration()
-    if cfg.get("threads"):
-        torch.set_num_threads(cfg.threads)
+    cpu_arithmetic(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
     if ckpt_path is not None:
